@@ -1,0 +1,160 @@
+"""The gateway's error tree; each class knows its HTTP status and its OpenAI error type and code.
+
+    GatewayError                          500 api_error
+    ├── InvalidRequestError               400 invalid_request_error
+    │   ├── UnsupportedParameterError     400 unsupported_parameter (names the parameter)
+    │   ├── InvalidOAuthTokenError        400 invalid_oauth_token ("Invalid OAuth token")
+    │   └── PayloadTooLargeError          413 request_too_large
+    ├── AuthenticationError               401 invalid_api_key
+    ├── PermissionDeniedError             403 permission_denied
+    ├── NotFoundError                     404 not_found
+    │   └── ModelNotFoundError            404 model_not_found
+    ├── RateLimitError                    429 rate_limit_exceeded (Retry-After when known)
+    │   ├── UpstreamRateLimitError        429 upstream_rate_limited
+    │   └── QuotaExceededError            429 insufficient_quota (x-should-retry: false)
+    ├── UpstreamError                     502 upstream_error
+    │   └── UpstreamAuthenticationError   502 upstream_authentication_failed (x-should-retry: false)
+    ├── ClaudeUnavailableError            503 claude_unavailable
+    └── UpstreamTimeoutError              504 upstream_timeout
+
+Lower layers raise these; only the routes turn them into HTTP responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a client."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    code: ClassVar[str | None] = "internal_error"
+    should_retry: ClassVar[bool | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+
+    def to_body(self) -> dict[str, Any]:
+        """Returns the error in OpenAI's wire shape."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def headers(self) -> dict[str, str]:
+        """Returns the HTTP headers that tell a client whether and when to retry."""
+        headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    code = "unsupported_parameter"
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(f"Unsupported parameter '{param}': {reason}", param=param)
+
+
+class InvalidOAuthTokenError(InvalidRequestError):
+    code = "invalid_oauth_token"
+
+    def __init__(self, detail: str = "a Claude OAuth token starts with 'sk-ant-oat01-'.") -> None:
+        super().__init__(f"Invalid OAuth token: {detail}", param="oauth_token")
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    status = 413
+    code = "request_too_large"
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    # OpenAI reports a bad key as an invalid request with code invalid_api_key.
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFoundError(GatewayError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model '{model}' does not exist. GET /v1/models lists the models served here.",
+            param="model",
+        )
+
+
+class RateLimitError(GatewayError):
+    status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamRateLimitError(RateLimitError):
+    code = "upstream_rate_limited"
+
+
+class QuotaExceededError(RateLimitError):
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
+    should_retry = False
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    error_type = "api_error"
+    code = "upstream_error"
+
+
+class UpstreamAuthenticationError(UpstreamError):
+    code = "upstream_authentication_failed"
+    # Retrying cannot help until an administrator replaces the OAuth token.
+    should_retry = False
+
+
+class ClaudeUnavailableError(GatewayError):
+    status = 503
+    error_type = "api_error"
+    code = "claude_unavailable"
+
+
+class UpstreamTimeoutError(GatewayError):
+    status = 504
+    error_type = "api_error"
+    code = "upstream_timeout"
