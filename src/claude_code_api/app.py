@@ -1,0 +1,173 @@
+"""create_app(settings): the gateway's services, routes, middleware and error handlers.
+
+One ASGI app answers on both listeners: the API on the plain-HTTP port and the admin site on the HTTPS
+port. Services (store, runner) live in a `Gateway` that the app's lifespan opens and closes, or that a
+caller who runs several servers opens once and passes in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from claude_code_api import __version__
+from claude_code_api.config import Settings
+from claude_code_api.errors import GatewayError
+from claude_code_api.logs import request_id_var
+from claude_code_api.routes import api
+from claude_code_api.runner import ClaudeRunner
+from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.store.database import Database
+from claude_code_api.store.keys import KeyStore
+from claude_code_api.store.usage import UsageRecord, UsageStore
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass
+class Gateway:
+    """The services every route uses, opened once per process."""
+
+    settings: Settings
+    database: Database
+    keys: KeyStore
+    usage: UsageStore
+    runner: ClaudeRunner
+    _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Gateway:
+        """Connects the store (running migrations) and prepares the runner."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        database = Database.from_url(settings.resolved_database_url)
+        await database.upgrade()
+        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+        runner = ClaudeRunner(settings)
+        runner.start()
+        return cls(settings, database, KeyStore(database, cipher), UsageStore(database), runner)
+
+    def record_usage(self, record: UsageRecord) -> None:
+        """Stores a request's usage in the background, off the request's path."""
+        task = asyncio.create_task(self._write_usage(record))
+        self._pending_writes.add(task)
+        task.add_done_callback(self._pending_writes.discard)
+
+    async def _write_usage(self, record: UsageRecord) -> None:
+        try:
+            await self.usage.record(record)
+            await self.keys.mark_used(record.key_id, record.created_at)
+        except Exception:
+            logger.exception("Could not store the usage of a request")
+
+    async def aclose(self) -> None:
+        """Ends every Claude process, finishes pending usage writes, then closes the store."""
+        await self.runner.aclose()
+        if self._pending_writes:
+            await asyncio.wait(self._pending_writes, timeout=5)
+        await self.database.dispose()
+
+
+def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
+    """Builds the ASGI app; without a `gateway`, its lifespan opens and closes one."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if gateway is not None:
+            app.state.gateway = gateway
+            yield
+            return
+        opened = await Gateway.open(settings)
+        app.state.gateway = opened
+        try:
+            yield
+        finally:
+            await opened.aclose()
+
+    app = FastAPI(
+        title="claude-code-api",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.include_router(api.router)
+    _register_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _register_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(api.validation_error(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error = GatewayError(str(exc.detail))
+        body = error.to_body()
+        body["error"]["type"] = "invalid_request_error"
+        body["error"]["code"] = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        if exc.status_code == 404:
+            body["error"]["message"] = f"Unknown route: {request.method} {request.url.path}"
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return error_response(GatewayError("The gateway failed unexpectedly; see its log."))
+
+
+def error_response(error: GatewayError) -> Response:
+    """An error in OpenAI's shape with its status and retry headers."""
+    return Response(
+        orjson.dumps(error.to_body()),
+        status_code=error.status,
+        headers=error.headers(),
+        media_type="application/json",
+    )
+
+
+class RequestIdMiddleware:
+    """Gives each request an id, for its log lines and the `x-request-id` response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{secrets.token_hex(12)}"
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

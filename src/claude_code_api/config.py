@@ -1,0 +1,130 @@
+"""Settings: every environment variable the gateway reads, with its type, default and help.
+
+`Settings` is built once at start (by `cli.py`) and passed in; no module holds settings of its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ADMIN_PASSWORD = "changeme"
+
+
+class SystemPromptMode(StrEnum):
+    """Where a client's system and developer messages go."""
+
+    APPEND = "append"
+    REPLACE = "replace"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration, read from the environment (see the README's table)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    host: str = Field("127.0.0.1", description="Address the API and admin site listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port of the OpenAI-compatible API.")
+    https_port: int = Field(8443, ge=1, le=65535, description="HTTPS port of the admin site.")
+    data_dir: Path = Field(
+        Path("./data"),
+        description="Directory for the SQLite database, the generated secret and certificates.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the key store; default: SQLite in DATA_DIR."
+    )
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Secret that encrypts OAuth tokens at rest; default: generated into DATA_DIR.",
+    )
+    admin_password: str = Field(
+        DEFAULT_ADMIN_PASSWORD, min_length=1, description="Password of the admin site."
+    )
+    claude_code_oauth_token: str | None = Field(
+        None, description="Default OAuth token for `claude-code-api keys create`."
+    )
+    anthropic_base_url: str | None = Field(
+        None, description="Upstream URL passed on to Claude Code (for proxies and tests)."
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: LogFormat = Field(LogFormat.TEXT, description="`text` or `json` log lines.")
+    max_request_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    system_prompt_mode: SystemPromptMode = Field(
+        SystemPromptMode.APPEND,
+        description="`append`: client instructions follow Claude Code's own system prompt; "
+        "`replace`: they replace it.",
+    )
+    claude_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Claude Code tools API clients may use (comma-separated); none by default.",
+    )
+    first_token_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for Claude's first output before a 504."
+    )
+    idle_timeout: float = Field(
+        120.0, gt=0, description="Seconds of silence mid-answer before the run is ended (504)."
+    )
+    upstream_max_retries: int = Field(
+        2, ge=0, le=10, description="Retries Claude Code makes on an upstream 429 or 5xx."
+    )
+    run_dir: Path | None = Field(
+        None, description="Where per-request working directories go; default: system temp."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("claude_tools", mode="before")
+    @classmethod
+    def _split_tools(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("claude_code_oauth_token", "anthropic_base_url", "secret_key", "database_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The key store's URL: DATABASE_URL, or the SQLite file in DATA_DIR."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'claude-code-api.db').resolve()}"
+
+    @property
+    def uses_default_admin_password(self) -> bool:
+        return self.admin_password == DEFAULT_ADMIN_PASSWORD
+
+
+class ConfigurationError(Exception):
+    """Raised when the environment holds a bad value; the message names every bad variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Reads the environment into Settings; raises ConfigurationError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+            # The value is left out on purpose: it may be a secret.
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("; ".join(problems)) from None

@@ -1,0 +1,205 @@
+"""The OpenAI-compatible routes: /v1/models, /v1/chat/completions and /v1/health; thin handlers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from claude_code_api import __version__, catalog
+from claude_code_api.chat import RunReport, complete_chat, stream_chat
+from claude_code_api.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
+from claude_code_api.runner import RunSpec
+from claude_code_api.schemas import ChatCompletionRequest
+from claude_code_api.sse import STREAM_HEADERS
+from claude_code_api.store.keys import KeyCredentials
+from claude_code_api.store.usage import UsageRecord
+from claude_code_api.translate import translate_request
+
+if TYPE_CHECKING:
+    from claude_code_api.app import Gateway
+
+router = APIRouter()
+
+COST_HEADER = "x-claude-cost-usd"
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+
+
+async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCredentials:
+    """The key named by `Authorization: Bearer sk-...`; 401 when missing, unknown or revoked."""
+    header = request.headers.get("authorization", "")
+    scheme, _, api_key = header.partition(" ")
+    api_key = api_key.strip()
+    if scheme.lower() != "bearer" or not api_key:
+        raise AuthenticationError(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'; "
+            "keys are made on the admin site or with `claude-code-api keys create`."
+        )
+    credentials = await gateway.keys.authenticate(api_key)
+    if credentials is None:
+        raise AuthenticationError(
+            f"Incorrect API key provided: {_masked(api_key)}. It is unknown, revoked or expired."
+        )
+    return credentials
+
+
+CallerKey = Annotated[KeyCredentials, Depends(authenticate_caller)]
+
+
+def _masked(api_key: str) -> str:
+    if len(api_key) < 12:
+        return "****"
+    return f"{api_key[:5]}****{api_key[-4:]}"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit` bytes without reading further."""
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLargeError(
+        f"The request body exceeds this gateway's limit of {limit} bytes (MAX_REQUEST_BYTES)."
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def parse_chat_request(body: bytes) -> ChatCompletionRequest:
+    """Validates a chat request strictly; every problem is a 400 naming the parameter."""
+    if not body.strip():
+        raise InvalidRequestError("The request body is empty; send a JSON object.")
+    try:
+        return ChatCompletionRequest.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
+
+def validation_error(errors: Sequence[Any]) -> InvalidRequestError:
+    """The first of Pydantic's errors as an OpenAI 400 naming the offending parameter."""
+    error = errors[0]
+    if error["type"] == "json_invalid":
+        return InvalidRequestError(
+            "We could not parse the JSON body of your request: "
+            f"{error.get('ctx', {}).get('error', 'invalid JSON')}."
+        )
+    location = [part for part in error["loc"] if part not in ("body",)]
+    param = _param_path(location)
+    if error["type"] == "extra_forbidden":
+        return InvalidRequestError(f"Unrecognized request argument supplied: {param}", param=param or None)
+    if error["type"] == "missing":
+        return InvalidRequestError(f"Missing required parameter: '{param}'.", param=param)
+    if error["type"] == "model_type" and not location:
+        return InvalidRequestError("The request body must be a JSON object.")
+    return InvalidRequestError(f"Invalid value for '{param}': {error['msg']}.", param=param or None)
+
+
+def _param_path(location: Sequence[Any]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not _is_union_tag(part):
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _is_union_tag(part: str) -> bool:
+    # Pydantic names the union member it tried (`user`, `function-after[...]`) inside locations.
+    return part in ("system", "developer", "user", "assistant", "tool", "str") or "[" in part
+
+
+@router.get("/v1/models")
+async def list_models(caller: CallerKey) -> Response:
+    return _json(catalog.openai_model_list())
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(model_id: str, caller: CallerKey) -> Response:
+    return _json(catalog.openai_model(model_id))
+
+
+@router.get("/v1/health")
+async def health(gateway: GatewayDep) -> Response:
+    store_ok = await gateway.database.ping()
+    body = {
+        "status": "ok" if store_ok else "degraded",
+        "version": __version__,
+        "store": "ok" if store_ok else "unreachable",
+        "claude_processes": gateway.runner.active_runs,
+    }
+    return _json(body, status=200 if store_ok else 503)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
+    body = await read_body(request, gateway.settings.max_request_bytes)
+    chat = parse_chat_request(body)
+    claude_request = translate_request(chat, catalog.resolve_model(chat.model))
+    spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+    completion_id = f"chatcmpl-{_random_id()}"
+    created = int(time.time())
+
+    def report(run: RunReport) -> None:
+        gateway.record_usage(
+            UsageRecord(
+                key_id=caller.key.id,
+                created_at=datetime.now(UTC),
+                endpoint="chat.completions",
+                model=run.model,
+                status=run.status,
+                input_tokens=run.usage.input_tokens,
+                output_tokens=run.usage.output_tokens,
+                cache_creation_tokens=run.usage.cache_creation_tokens,
+                cache_read_tokens=run.usage.cache_read_tokens,
+                cost_usd=run.cost_usd or 0.0,
+                first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
+                total_ms=round(run.total_ms),
+            )
+        )
+
+    if chat.stream:
+        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+        events = await stream_chat(
+            gateway.runner,
+            spec,
+            completion_id=completion_id,
+            created=created,
+            include_usage=include_usage,
+            report=report,
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=STREAM_HEADERS)
+    completion, run = await complete_chat(
+        gateway.runner, spec, completion_id=completion_id, created=created, report=report
+    )
+    headers = {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
+    return _json(completion, headers=headers)
+
+
+def _random_id() -> str:
+    return secrets.token_urlsafe(18).replace("-", "").replace("_", "")[:24]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
