@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import orjson
 from claude_agent_sdk import StreamEvent
 
 from claude_code_api.errors import GatewayError
@@ -18,6 +19,8 @@ from claude_code_api.translate import (
     ClaudeUsage,
     StopScanner,
     TextDelta,
+    ToolCallArguments,
+    ToolCallStarted,
     TurnFinished,
     chat_completion,
     finish_reason,
@@ -64,13 +67,13 @@ async def complete_chat(
 ) -> tuple[ChatCompletion, RunReport]:
     """Runs Claude to the end and returns the whole `chat.completion`."""
     clock = _Clock(time.monotonic())
-    reader = ClaudeStreamReader()
+    reader = ClaudeStreamReader(structured=spec.request.output_schema is not None)
     finished: TurnFinished | None = None
     try:
         async with runner.run(spec) as messages:
             async for message in messages:
                 for event in reader.read(message):
-                    if isinstance(event, TextDelta):
+                    if isinstance(event, TextDelta | ToolCallStarted):
                         clock.mark_first_token()
                     elif isinstance(event, TurnFinished):
                         finished = event
@@ -79,7 +82,10 @@ async def complete_chat(
         raise
     assert finished is not None  # the runner ends every run with a result or an error
     scanner = StopScanner(spec.request.stop_sequences)
-    text = scanner.feed(reader.text) + scanner.flush()
+    if finished.structured_output is not None:
+        text = orjson.dumps(finished.structured_output).decode()
+    else:
+        text = scanner.feed(reader.text) + scanner.flush()
     model = finished.model or spec.request.model
     run_report = clock.report(200, model, finished.usage, finished.cost_usd)
     report(run_report)
@@ -90,6 +96,7 @@ async def complete_chat(
         text=text,
         finish=finish_reason(finished.stop_reason, stopped_by_sequence=scanner.stopped),
         usage=finished.usage,
+        tool_calls=reader.tool_calls,
     )
     return completion, run_report
 
@@ -128,7 +135,7 @@ async def _stream_events(
     report: ReportSink,
 ) -> AsyncIterator[bytes]:
     clock = _Clock(time.monotonic())
-    reader = ClaudeStreamReader()
+    reader = ClaudeStreamReader(structured=spec.request.output_schema is not None)
     scanner = StopScanner(spec.request.stop_sequences)
     chunks = ChunkFactory(completion_id, created, spec.request.model, include_usage)
     started = False
@@ -149,6 +156,11 @@ async def _stream_events(
                         text = scanner.feed(event.text)
                         if text:
                             yield encode_event(chunks.content(text))
+                    elif isinstance(event, ToolCallStarted):
+                        clock.mark_first_token()
+                        yield encode_event(chunks.tool_call_start(event))
+                    elif isinstance(event, ToolCallArguments):
+                        yield encode_event(chunks.tool_call_arguments(event))
                     elif isinstance(event, TurnFinished):
                         rest = scanner.flush()
                         if rest:

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from claude_code_api.security.certs import default_paths
+
 DEFAULT_ADMIN_PASSWORD = "changeme"
 
 
@@ -49,6 +51,23 @@ class Settings(BaseSettings):
     )
     admin_password: str = Field(
         DEFAULT_ADMIN_PASSWORD, min_length=1, description="Password of the admin site."
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (with its chain) of the admin site's HTTPS listener; "
+        "default: DATA_DIR/certs/cert.pem, written by `claude-code-api generate-certs`.",
+    )
+    tls_key_file: Path | None = Field(
+        None, description="Unencrypted PEM private key of TLS_CERT_FILE; default: DATA_DIR/certs/key.pem."
+    )
+    trust_proxy_headers: bool = Field(
+        False,
+        description="Serve the admin site on the plain-HTTP port to requests a TLS-terminating proxy "
+        "forwards (X-Forwarded-Proto: https, client address from X-Forwarded-For). Set it only when the "
+        "port is reachable through that proxy alone.",
+    )
+    admin_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="Hours an admin login lasts before the password is asked again."
     )
     claude_code_oauth_token: str | None = Field(
         None, description="Default OAuth token for `claude-code-api keys create`."
@@ -103,6 +122,11 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        return value or None
+
     @property
     def resolved_database_url(self) -> str:
         """The key store's URL: DATABASE_URL, or the SQLite file in DATA_DIR."""
@@ -111,6 +135,12 @@ class Settings(BaseSettings):
     @property
     def uses_default_admin_password(self) -> bool:
         return self.admin_password == DEFAULT_ADMIN_PASSWORD
+
+    @property
+    def resolved_tls_files(self) -> tuple[Path, Path]:
+        """The admin site's certificate and key: TLS_CERT_FILE and TLS_KEY_FILE, or DATA_DIR/certs/."""
+        default_cert, default_key = default_paths(self.data_dir)
+        return (self.tls_cert_file or default_cert, self.tls_key_file or default_key)
 
 
 class ConfigurationError(Exception):

@@ -15,7 +15,8 @@
     ├── UpstreamError                     502 upstream_error
     │   └── UpstreamAuthenticationError   502 upstream_authentication_failed (x-should-retry: false)
     ├── ClaudeUnavailableError            503 claude_unavailable
-    └── UpstreamTimeoutError              504 upstream_timeout
+    ├── UpstreamTimeoutError              504 upstream_timeout
+    └── TokenDecryptionError              500 token_decryption_failed (x-should-retry: false)
 
 Lower layers raise these; only the routes turn them into HTTP responses.
 """
@@ -158,3 +159,16 @@ class UpstreamTimeoutError(GatewayError):
     status = 504
     error_type = "api_error"
     code = "upstream_timeout"
+
+
+class TokenDecryptionError(GatewayError):
+    code = "token_decryption_failed"
+    # Retrying cannot help until an administrator restores the secret the token was encrypted with.
+    should_retry = False
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The OAuth token stored for this API key cannot be decrypted: the gateway's secret key "
+            "differs from the one it was stored with. An administrator must restore that secret or "
+            "re-create the key."
+        )

@@ -33,10 +33,14 @@ from claude_agent_sdk import (
     ClaudeSDKError,
     CLINotFoundError,
     Message,
+    PermissionResultDeny,
     RateLimitEvent,
     RateLimitInfo,
     ResultMessage,
+    SdkMcpTool,
     StreamEvent,
+    ToolPermissionContext,
+    create_sdk_mcp_server,
     project_key_for_directory,
 )
 
@@ -51,7 +55,7 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
     UpstreamTimeoutError,
 )
-from claude_code_api.translate import ClaudeRequest, transcript_entries
+from claude_code_api.translate import CLIENT_TOOL_PREFIX, ClaudeRequest, transcript_entries
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +91,9 @@ TOKEN_ADVICE = (
     "Tokens copied from ~/.claude/.credentials.json expire within hours; "
     "`claude setup-token` issues a long-lived one. An administrator must give this key a new token."
 )
+
+# Why a turn that called client functions ended; it is not a failure.
+HANDED_OVER = "Handed to the API client, which runs its own functions."
 
 # How long a process that should stop is given before it is killed.
 TERMINATE_GRACE_SECONDS = 1.0
@@ -230,6 +237,12 @@ class ClaudeRunner:
         if system_prompt is None and self._settings.system_prompt_mode is SystemPromptMode.APPEND:
             system_prompt = {"type": "preset", "preset": "claude_code"}
         tools = list(self._settings.claude_tools)
+        client_tools: dict[str, Any] = {}
+        if request.client_tools:
+            client_tools = {"client": create_sdk_mcp_server("client", tools=_sdk_tools(request))}
+        output_format = None
+        if request.output_schema is not None:
+            output_format = {"type": "json_schema", "schema": request.output_schema}
         return ClaudeAgentOptions(
             cli_path=self._launcher_path,
             cwd=workspace.cwd,
@@ -240,6 +253,9 @@ class ClaudeRunner:
             allowed_tools=tools,
             setting_sources=[],
             strict_mcp_config=True,
+            mcp_servers=client_tools,
+            can_use_tool=hand_over_tool_call if client_tools else None,
+            output_format=output_format,
             include_partial_messages=True,
             # A prompt is the client's text: no `@file` expansion, no slash commands.
             verbatim_prompts=True,
@@ -314,17 +330,51 @@ class _Messages:
                 answering = answering or _is_answer(message)
             if isinstance(message, ResultMessage):
                 self.completed = True
-                if message.is_error:
+                if message.is_error and not _handed_over(message):
                     raise error_from_result(message, rate_limit, time.time())
                 yield message
                 return
             yield message
 
 
+def _handed_over(result: ResultMessage) -> bool:
+    return result.stop_reason == "tool_use" and any(
+        str(denial.get("tool_name", "")).startswith(CLIENT_TOOL_PREFIX)
+        for denial in result.permission_denials or ()
+    )
+
+
 def _is_answer(message: StreamEvent | AssistantMessage) -> bool:
     if isinstance(message, AssistantMessage):
         return message.model != "<synthetic>"
     return message.event.get("type") not in (None, "ping")
+
+
+def _sdk_tools(request: ClaudeRequest) -> list[SdkMcpTool[Any]]:
+    return [
+        SdkMcpTool(
+            name=tool.name,
+            description=tool.description,
+            input_schema=tool.input_schema,
+            handler=_never_run_here,
+        )
+        for tool in request.client_tools
+    ]
+
+
+async def _never_run_here(arguments: Any) -> dict[str, Any]:
+    # hand_over_tool_call refuses every call before a handler could run.
+    return {"content": [{"type": "text", "text": "The client runs this tool."}], "is_error": True}
+
+
+async def hand_over_tool_call(
+    name: str, arguments: dict[str, Any], context: ToolPermissionContext
+) -> PermissionResultDeny:
+    """Stops the turn at a client function call: the client, not the server, runs its functions.
+
+    The calls are already in the answer; ending the turn here hands them back in the response.
+    """
+    return PermissionResultDeny(message=HANDED_OVER, interrupt=True)
 
 
 async def _prompt_stream(request: ClaudeRequest) -> AsyncIterator[dict[str, Any]]:
@@ -399,6 +449,8 @@ def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, n
         )
     if status is not None:
         return UpstreamError(f"Claude's API failed (upstream HTTP {status}).")
+    if "structured_output" in result.subtype:
+        return UpstreamError("Claude did not produce a JSON answer that matches the requested schema.")
     return UpstreamError(f"Claude Code ended with an error ({result.subtype}).")
 
 

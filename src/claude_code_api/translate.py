@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from claude_agent_sdk import (
     AssistantMessage,
     Message,
@@ -20,6 +21,7 @@ from claude_agent_sdk import (
     StreamEvent,
     SystemMessage,
     TextBlock,
+    ToolUseBlock,
 )
 
 from claude_code_api.catalog import ModelChoice
@@ -33,10 +35,17 @@ from claude_code_api.schemas import (
     ChatCompletionRequest,
     ChatMessage,
     ChunkDelta,
+    CompletionMessage,
     DeveloperMessage,
     FinishReason,
     ImagePart,
+    JsonObjectFormat,
+    JsonSchemaResponseFormat,
+    NamedToolChoice,
     TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallOut,
     ToolMessage,
     Usage,
     UserMessage,
@@ -51,6 +60,15 @@ ContentBlock = dict[str, Any]
 # Anthropic accepts these image types in base64 image blocks.
 IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,(?P<data>.*)$", re.S)
+
+# Client functions reach Claude Code as tools of an in-process MCP server named "client".
+CLIENT_TOOL_PREFIX = "mcp__client__"
+# Claude Code's tool that carries a structured (JSON) answer.
+STRUCTURED_OUTPUT_TOOL = "StructuredOutput"
+
+# Claude Code starts a turn only on a new user prompt. When the conversation ends with tool results,
+# those go into the replayed history and this prompt asks Claude to go on from them.
+TOOL_RESULTS_PROMPT = "Continue: the tool results above answer your tool calls."
 
 # Claude's stop reasons as OpenAI finish reasons.
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -73,6 +91,19 @@ class ClaudeTurn:
 
 
 @dataclass(frozen=True)
+class ClientTool:
+    """A function the client offers; Claude may ask for it, the client runs it."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+    @property
+    def claude_name(self) -> str:
+        return CLIENT_TOOL_PREFIX + self.name
+
+
+@dataclass(frozen=True)
 class ClaudeRequest:
     """What one chat request asks of Claude Code."""
 
@@ -80,9 +111,11 @@ class ClaudeRequest:
     system_prompt: str | None
     history: tuple[ClaudeTurn, ...]
     prompt: tuple[ContentBlock, ...]
-    max_output_tokens: int | None
-    stop_sequences: tuple[str, ...]
+    max_output_tokens: int | None = None
+    stop_sequences: tuple[str, ...] = ()
     effort: str | None = None
+    client_tools: tuple[ClientTool, ...] = ()
+    output_schema: dict[str, Any] | None = None
 
 
 def translate_request(request: ChatCompletionRequest, model: ModelChoice) -> ClaudeRequest:
@@ -108,17 +141,77 @@ def translate_request(request: ChatCompletionRequest, model: ModelChoice) -> Cla
             "continuing a partial assistant message is not supported.",
             param="messages",
         )
+    history, prompt = tuple(turns[:-1]), turns[-1].content
+    if any(block["type"] == "tool_result" for block in prompt):
+        history, prompt = tuple(turns), ({"type": "text", "text": TOOL_RESULTS_PROMPT},)
+    tools = client_tools(request)
+    system_parts.append(tool_choice_instruction(request, tools))
     stop = request.stop
     stop_sequences = (stop,) if isinstance(stop, str) else tuple(stop or ())
     return ClaudeRequest(
         model=model.claude_model,
         system_prompt="\n\n".join(part for part in system_parts if part) or None,
-        history=tuple(turns[:-1]),
-        prompt=turns[-1].content,
+        history=history,
+        prompt=prompt,
         max_output_tokens=request.max_completion_tokens or request.max_tokens,
         stop_sequences=tuple(s for s in stop_sequences if s),
         effort=_effort(request.reasoning_effort),
+        client_tools=tools,
+        output_schema=output_schema(request),
     )
+
+
+def client_tools(request: ChatCompletionRequest) -> tuple[ClientTool, ...]:
+    """The functions Claude may call: none when `tool_choice` is "none"."""
+    if not request.tools or request.tool_choice == "none":
+        return ()
+    names = [tool.function.name for tool in request.tools]
+    if len(set(names)) != len(names):
+        raise InvalidRequestError("Tool names must be unique.", param="tools")
+    return tuple(
+        ClientTool(
+            name=tool.function.name,
+            description=tool.function.description or tool.function.name,
+            input_schema=_object_schema(tool.function.parameters),
+        )
+        for tool in request.tools
+    )
+
+
+def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    # Claude needs an object schema with properties; OpenAI lets a function take no parameters.
+    schema = dict(parameters or {})
+    schema.setdefault("type", "object")
+    schema.setdefault("properties", {})
+    return schema
+
+
+def tool_choice_instruction(request: ChatCompletionRequest, tools: tuple[ClientTool, ...]) -> str:
+    """System text for what Claude Code cannot set itself: a required tool, one call at a time."""
+    choice = request.tool_choice
+    lines = []
+    if isinstance(choice, NamedToolChoice):
+        if choice.function.name not in {tool.name for tool in tools}:
+            raise InvalidRequestError(
+                f"tool_choice names '{choice.function.name}', which is not in 'tools'.",
+                param="tool_choice",
+            )
+        lines.append(f"You must answer by calling the tool {CLIENT_TOOL_PREFIX}{choice.function.name}.")
+    elif choice == "required" and tools:
+        lines.append("You must answer by calling one or more of the available tools.")
+    if tools and request.parallel_tool_calls is False:
+        lines.append("Call at most one tool in your answer.")
+    return " ".join(lines)
+
+
+def output_schema(request: ChatCompletionRequest) -> dict[str, Any] | None:
+    """The JSON schema the answer must follow: any object for json_object, the given one for json_schema."""
+    response_format = request.response_format
+    if isinstance(response_format, JsonObjectFormat):
+        return {"type": "object"}
+    if isinstance(response_format, JsonSchemaResponseFormat):
+        return response_format.json_schema.schema_ or {"type": "object"}
+    return None
 
 
 def refuse_unsupported_parameters(request: ChatCompletionRequest) -> None:
@@ -162,21 +255,6 @@ def refuse_unsupported_parameters(request: ChatCompletionRequest) -> None:
             "this gateway does not store completions; leave 'store' unset or false.",
         ),
         (
-            "tools",
-            bool(request.tools),
-            "function calling is not available yet on this gateway.",
-        ),
-        (
-            "tool_choice",
-            request.tool_choice not in (None, "none", "auto"),
-            "function calling is not available yet on this gateway.",
-        ),
-        (
-            "response_format",
-            request.response_format is not None and request.response_format.type != "text",
-            "structured output is not available yet on this gateway.",
-        ),
-        (
             "stream_options",
             request.stream_options is not None and not request.stream,
             "'stream_options' is only allowed when 'stream' is true.",
@@ -200,9 +278,12 @@ def _claude_turn(message: ChatMessage, index: int) -> ClaudeTurn:
     if isinstance(message, OpenAIAssistantMessage):
         return ClaudeTurn("assistant", _assistant_content(message, index))
     if isinstance(message, ToolMessage):
-        raise UnsupportedParameterError(
-            f"messages[{index}]", "tool messages need function calling, not available yet."
-        )
+        result = {
+            "type": "tool_result",
+            "tool_use_id": message.tool_call_id,
+            "content": _plain_text(message.content),
+        }
+        return ClaudeTurn("user", (result,))
     raise InvalidRequestError(f"Unexpected message role at messages[{index}].")
 
 
@@ -226,10 +307,6 @@ def _user_content(message: UserMessage, index: int) -> tuple[ContentBlock, ...]:
 
 
 def _assistant_content(message: OpenAIAssistantMessage, index: int) -> tuple[ContentBlock, ...]:
-    if message.tool_calls:
-        raise UnsupportedParameterError(
-            f"messages[{index}].tool_calls", "function calling is not available yet."
-        )
     if message.function_call is not None or message.audio is not None:
         raise UnsupportedParameterError(
             f"messages[{index}]", "legacy function_call and audio messages are not supported."
@@ -241,7 +318,28 @@ def _assistant_content(message: OpenAIAssistantMessage, index: int) -> tuple[Con
         text = content
     else:
         text = "".join(p.text if isinstance(p, TextPart) else p.refusal for p in content)
-    return (_text_block(text, index),)
+    calls = tuple(_tool_use_block(call, index) for call in message.tool_calls or ())
+    if calls and not text.strip():
+        return calls
+    return (_text_block(text, index), *calls)
+
+
+def _tool_use_block(call: ToolCall, index: int) -> ContentBlock:
+    try:
+        arguments = orjson.loads(call.function.arguments or "{}")
+    except orjson.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise InvalidRequestError(
+            f"messages[{index}].tool_calls: the arguments of '{call.function.name}' must be a JSON object.",
+            param=f"messages[{index}].tool_calls",
+        )
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": CLIENT_TOOL_PREFIX + call.function.name,
+        "input": arguments,
+    }
 
 
 def _text_block(text: str, index: int) -> ContentBlock:
@@ -361,9 +459,26 @@ class ClaudeUsage:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """New answer text, in order."""
+    """New answer text, in order (for a structured answer: the next piece of its JSON)."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    """Claude calls a client function; its arguments follow in ToolCallArguments events."""
+
+    index: int
+    call_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCallArguments:
+    """The next piece of a tool call's JSON arguments."""
+
+    index: int
+    json: str
 
 
 @dataclass(frozen=True)
@@ -374,80 +489,175 @@ class TurnFinished:
     usage: ClaudeUsage
     cost_usd: float | None
     model: str | None
+    structured_output: Any = None
 
 
-ReaderEvent = TextDelta | TurnFinished
+ReaderEvent = TextDelta | ToolCallStarted | ToolCallArguments | TurnFinished
+
+
+@dataclass
+class ToolCallRecord:
+    """A tool call as it stands so far."""
+
+    call_id: str
+    name: str
+    arguments: str = ""
+
+
+@dataclass
+class _Attempt:
+    """What one upstream message has said so far."""
+
+    text: str = ""
+    calls: list[ToolCallRecord] = field(default_factory=list)
 
 
 @dataclass
 class ClaudeStreamReader:
-    """Turns Claude Code's messages into answer text and one final event.
+    """Turns Claude Code's messages into answer text, tool calls and one final event.
 
-    Text comes from the partial stream events as Claude writes it. When the CLI retries a broken stream
-    without streaming, the deltas seen were only a prefix: the complete assistant message that follows
-    supplies the missing rest.
+    Text and tool calls come from the partial stream events as Claude writes them. When an upstream
+    stream breaks, the CLI asks again and the new attempt repeats what the broken one already said;
+    only what goes beyond what the client has been sent is passed on. An answer that arrives without
+    streaming comes whole in an assistant message. With `structured` set, the answer is the JSON Claude
+    hands to Claude Code's StructuredOutput tool, and prose around it is left out.
     """
 
-    streamed_text: str = ""
-    complete_text: str = ""
+    structured: bool = False
     model: str | None = None
     stop_reason: str | None = None
-    result: ResultMessage | None = field(default=None, repr=False)
+    text: str = ""
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    _committed: _Attempt = field(default_factory=_Attempt, repr=False)
+    _attempt: _Attempt = field(default_factory=_Attempt, repr=False)
+    _blocks: dict[int, int | str] = field(default_factory=dict, repr=False)
+    _streamed_ids: set[str] = field(default_factory=set, repr=False)
 
     def read(self, message: Message) -> list[ReaderEvent]:
         """Returns the events one SDK message adds."""
         if isinstance(message, StreamEvent):
-            return self._read_stream_event(message)
+            if message.parent_tool_use_id is not None:
+                return []
+            return self._read_stream_event(message.event)
         if isinstance(message, AssistantMessage) and message.parent_tool_use_id is None:
-            return self._read_assistant(message)
+            if message.message_id in self._streamed_ids:
+                return []
+            return self._read_unstreamed(message)
         if isinstance(message, SystemMessage) and message.subtype == "init":
             self.model = message.data.get("model") or self.model
         elif isinstance(message, ResultMessage):
-            self.result = message
+            stop_reason = message.stop_reason or self.stop_reason
+            if self.tool_calls:
+                stop_reason = "tool_use"
+            elif self.structured and stop_reason == "tool_use":
+                # The structured answer travels as a call of Claude Code's own tool: it is the answer.
+                stop_reason = "end_turn"
             return [
                 TurnFinished(
-                    stop_reason=message.stop_reason or self.stop_reason,
+                    stop_reason=stop_reason,
                     usage=ClaudeUsage.from_claude(message.usage),
                     cost_usd=message.total_cost_usd,
                     model=self.model,
+                    structured_output=message.structured_output,
                 )
             ]
         return []
 
-    @property
-    def text(self) -> str:
-        """All answer text so far."""
-        return (
-            self.complete_text if len(self.complete_text) >= len(self.streamed_text) else (self.streamed_text)
-        )
-
-    def _read_stream_event(self, message: StreamEvent) -> list[ReaderEvent]:
-        if message.parent_tool_use_id is not None:
-            return []
-        event = message.event
+    def _read_stream_event(self, event: dict[str, Any]) -> list[ReaderEvent]:
         kind = event.get("type")
-        if kind == "content_block_delta":
-            delta = event.get("delta", {})
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                self.streamed_text += delta["text"]
-                return [TextDelta(delta["text"])]
+        if kind == "message_start":
+            message = event.get("message", {})
+            self._attempt, self._blocks = _Attempt(), {}
+            self._streamed_ids.add(message.get("id", ""))
+            self.model = message.get("model") or self.model
+        elif kind == "content_block_start":
+            return self._start_block(event.get("index", 0), event.get("content_block", {}))
+        elif kind == "content_block_delta":
+            return self._read_delta(self._blocks.get(event.get("index", 0)), event.get("delta", {}))
         elif kind == "message_delta":
-            self.stop_reason = event.get("delta", {}).get("stop_reason") or self.stop_reason
-        elif kind == "message_start":
-            self.model = event.get("message", {}).get("model") or self.model
+            stop_reason = event.get("delta", {}).get("stop_reason")
+            if stop_reason:
+                # Only a message that reached its stop reason is final; a broken one is asked again.
+                self.stop_reason = stop_reason
+                self._commit()
         return []
 
-    def _read_assistant(self, message: AssistantMessage) -> list[ReaderEvent]:
-        if message.stop_reason:
-            self.stop_reason = message.stop_reason
-        self.complete_text += "".join(b.text for b in message.content if isinstance(b, TextBlock))
-        if len(self.complete_text) > len(self.streamed_text) and self.complete_text.startswith(
-            self.streamed_text
-        ):
-            missing = self.complete_text[len(self.streamed_text) :]
-            self.streamed_text = self.complete_text
-            return [TextDelta(missing)]
+    def _start_block(self, index: int, block: dict[str, Any]) -> list[ReaderEvent]:
+        kind = block.get("type")
+        name = block.get("name", "")
+        if kind == "text" and not self.structured:
+            self._blocks[index] = "text"
+        elif kind == "tool_use" and name == STRUCTURED_OUTPUT_TOOL and self.structured:
+            self._blocks[index] = "json"
+        elif kind == "tool_use" and name.startswith(CLIENT_TOOL_PREFIX):
+            self._attempt.calls.append(
+                ToolCallRecord(block.get("id", ""), name.removeprefix(CLIENT_TOOL_PREFIX))
+            )
+            position = len(self._committed.calls) + len(self._attempt.calls) - 1
+            self._blocks[index] = position
+            return self._emit_call(position)
         return []
+
+    def _read_delta(self, block: int | str | None, delta: dict[str, Any]) -> list[ReaderEvent]:
+        kind = delta.get("type")
+        if block == "text" and kind == "text_delta":
+            self._attempt.text += delta.get("text", "")
+            return self._emit_text()
+        if kind != "input_json_delta":
+            return []
+        piece = delta.get("partial_json", "")
+        if block == "json":
+            self._attempt.text += piece
+            return self._emit_text()
+        if isinstance(block, int):
+            self._attempt.calls[block - len(self._committed.calls)].arguments += piece
+            return self._emit_call(block)
+        return []
+
+    def _read_unstreamed(self, message: AssistantMessage) -> list[ReaderEvent]:
+        """An assistant message whose stream was never seen: the non-streaming retry."""
+        self._attempt = _Attempt()
+        events: list[ReaderEvent] = []
+        for block in message.content:
+            if isinstance(block, TextBlock) and not self.structured:
+                self._attempt.text += block.text
+                events += self._emit_text()
+            elif isinstance(block, ToolUseBlock):
+                arguments = orjson.dumps(block.input).decode()
+                if block.name == STRUCTURED_OUTPUT_TOOL and self.structured:
+                    self._attempt.text += arguments
+                    events += self._emit_text()
+                elif block.name.startswith(CLIENT_TOOL_PREFIX):
+                    name = block.name.removeprefix(CLIENT_TOOL_PREFIX)
+                    self._attempt.calls.append(ToolCallRecord(block.id, name, arguments))
+                    events += self._emit_call(len(self._committed.calls) + len(self._attempt.calls) - 1)
+        self._commit()
+        return events
+
+    def _commit(self) -> None:
+        self._committed.text += self._attempt.text
+        self._committed.calls += self._attempt.calls
+        self._attempt = _Attempt()
+
+    def _emit_text(self) -> list[ReaderEvent]:
+        said = self._committed.text + self._attempt.text
+        if len(said) <= len(self.text):
+            return []
+        missing = said[len(self.text) :]
+        self.text += missing
+        return [TextDelta(missing)]
+
+    def _emit_call(self, position: int) -> list[ReaderEvent]:
+        call = (self._committed.calls + self._attempt.calls)[position]
+        events: list[ReaderEvent] = []
+        if position == len(self.tool_calls):
+            self.tool_calls.append(ToolCallRecord(call.call_id, call.name))
+            events.append(ToolCallStarted(position, call.call_id, call.name))
+        sent = self.tool_calls[position]
+        if len(call.arguments) > len(sent.arguments):
+            events.append(ToolCallArguments(position, call.arguments[len(sent.arguments) :]))
+            sent.arguments = call.arguments
+        return events
 
 
 class StopScanner:
@@ -492,6 +702,15 @@ def finish_reason(stop_reason: str | None, *, stopped_by_sequence: bool = False)
     return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
 
 
+def openai_tool_call(call: ToolCallRecord) -> ToolCallOut:
+    """A finished tool call in OpenAI's shape; arguments stay a JSON string."""
+    return {
+        "id": call.call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments or "{}"},
+    }
+
+
 def openai_usage(usage: ClaudeUsage) -> Usage:
     """Claude's token counts in OpenAI's usage shape."""
     return {
@@ -511,8 +730,14 @@ def chat_completion(
     text: str,
     finish: FinishReason,
     usage: ClaudeUsage,
+    tool_calls: list[ToolCallRecord] | None = None,
 ) -> ChatCompletion:
     """A whole `chat.completion` object."""
+    message: CompletionMessage = {"role": "assistant", "content": text or None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = [openai_tool_call(call) for call in tool_calls]
+    elif not text:
+        message["content"] = ""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -521,7 +746,7 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -560,6 +785,21 @@ class ChunkFactory:
 
     def content(self, text: str) -> ChatCompletionChunk:
         return self._chunk({"content": text}, None)
+
+    def tool_call_start(self, event: ToolCallStarted) -> ChatCompletionChunk:
+        """The first delta of a tool call: its index, id, name and empty arguments, as OpenAI sends."""
+        delta: ToolCallDelta = {
+            "index": event.index,
+            "id": event.call_id,
+            "type": "function",
+            "function": {"name": event.name, "arguments": ""},
+        }
+        return self._chunk({"tool_calls": [delta]}, None)
+
+    def tool_call_arguments(self, event: ToolCallArguments) -> ChatCompletionChunk:
+        return self._chunk(
+            {"tool_calls": [{"index": event.index, "function": {"arguments": event.json}}]}, None
+        )
 
     def finish(self, reason: FinishReason) -> ChatCompletionChunk:
         return self._chunk({}, reason)

@@ -1,0 +1,267 @@
+"""KeyStore: creates, authenticates, lists, updates and revokes API keys; returns records, not rows.
+
+A key's OAuth token is stored encrypted; the full API key is returned once and only its hash kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypedDict, Unpack
+
+from sqlalchemy import or_, select, update
+
+from claude_code_api.errors import InvalidOAuthTokenError, InvalidRequestError
+from claude_code_api.security.apikeys import (
+    generate_api_key,
+    generate_key_id,
+    hash_api_key,
+    key_prefix,
+    looks_like_api_key,
+    verify_api_key,
+)
+from claude_code_api.security.encryption import TokenCipher
+from claude_code_api.store.database import Database
+from claude_code_api.store.tables import ApiKeyRow
+
+OAUTH_TOKEN_PREFIX = "sk-ant-oat01-"
+NAME_MAX_CHARS = 100
+UPSTREAM_ERROR_MAX_CHARS = 1_000
+
+_OAUTH_TOKEN_PATTERN = re.compile(re.escape(OAUTH_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+")
+
+
+class KeyLimits(TypedDict, total=False):
+    """Per-key limits; one left out stays as it is (unset at creation), one set to None is lifted.
+
+    `authenticate` enforces `expires_at`; the rate limiter and the routes enforce the others.
+    """
+
+    rpm_limit: int | None
+    concurrency_limit: int | None
+    allowed_models: list[str] | None
+    expires_at: datetime | None
+    budget_usd: float | None
+    budget_period: str | None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """What may be known about a key after its creation: never its hash, never its OAuth token."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    rpm_limit: int | None
+    concurrency_limit: int | None
+    allowed_models: tuple[str, ...] | None
+    expires_at: datetime | None
+    budget_usd: float | None
+    budget_period: str | None
+    last_upstream_success_at: datetime | None
+    last_upstream_error_at: datetime | None
+    last_upstream_error: str | None
+
+    @property
+    def is_active(self) -> bool:
+        """Tells whether the key is usable now: not revoked and not expired."""
+        return self.is_active_at(datetime.now(UTC))
+
+    def is_active_at(self, when: datetime) -> bool:
+        """Tells whether the key was, or will be, usable at `when`."""
+        return self.revoked_at is None and (self.expires_at is None or when < self.expires_at)
+
+
+@dataclass(frozen=True)
+class KeyCredentials:
+    """An authenticated key and the OAuth token to run Claude with; its repr omits the token."""
+
+    key: ApiKey
+    oauth_token: str = field(repr=False)
+
+
+class KeyStore:
+    """API keys in the database, their OAuth tokens encrypted with `cipher`."""
+
+    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+        self._database = database
+        self._cipher = cipher
+
+    async def create_key(
+        self, name: str, oauth_token: str, **limits: Unpack[KeyLimits]
+    ) -> tuple[ApiKey, str]:
+        """Stores a new key and returns its record and the full key, which is not kept anywhere.
+
+        Raises InvalidOAuthTokenError for a token that is not a Claude OAuth token, and
+        InvalidRequestError for an empty or overlong name or an invalid limit.
+        """
+        name = _validate_name(name)
+        oauth_token = _validate_oauth_token(oauth_token)
+        _validate_limits(limits)
+        full_key = generate_api_key()
+        row = ApiKeyRow(
+            id=generate_key_id(),
+            name=name,
+            key_hash=hash_api_key(full_key),
+            key_prefix=key_prefix(full_key),
+            oauth_token_encrypted=self._cipher.encrypt(oauth_token),
+            created_at=datetime.now(UTC),
+            **limits,
+        )
+        async with self._database.session() as session:
+            session.add(row)
+            await session.flush()
+            return _to_record(row), full_key
+
+    async def authenticate(self, full_key: str) -> KeyCredentials | None:
+        """Returns the key's credentials, or None when the key is unknown, revoked or expired.
+
+        Raises TokenDecryptionError when the stored token cannot be decrypted with this secret.
+        """
+        if not looks_like_api_key(full_key):
+            return None
+        key_hash = hash_api_key(full_key)
+        async with self._database.session() as session:
+            row = await session.scalar(
+                select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+            )
+            if row is None:
+                return None
+            # The index lookup compares in the database; the decision is made again here in constant
+            # time so that it never rests on how a database compares strings.
+            if not verify_api_key(full_key, row.key_hash):
+                return None
+            record = _to_record(row)
+            encrypted_token = row.oauth_token_encrypted
+        if not record.is_active:
+            return None
+        return KeyCredentials(key=record, oauth_token=self._cipher.decrypt(encrypted_token))
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Returns every key, revoked ones included, newest first."""
+        async with self._database.session() as session:
+            rows = await session.scalars(
+                select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id)
+            )
+            return [_to_record(row) for row in rows]
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        """Returns the key with this public id, or None."""
+        async with self._database.session() as session:
+            row = await session.get(ApiKeyRow, key_id)
+            return None if row is None else _to_record(row)
+
+    async def revoke_key(self, key_id_or_full_key: str) -> ApiKey | None:
+        """Revokes a key named by its public id or by the full key; returns it, or None if unknown.
+
+        Revoking a revoked key changes nothing and returns it with its first revocation time.
+        """
+        where = (
+            ApiKeyRow.key_hash == hash_api_key(key_id_or_full_key)
+            if looks_like_api_key(key_id_or_full_key)
+            else ApiKeyRow.id == key_id_or_full_key
+        )
+        async with self._database.session() as session:
+            # Writing before reading lets SQLite take its write lock first, so a concurrent writer
+            # makes this wait (busy timeout) instead of failing on a stale read snapshot.
+            await session.execute(
+                update(ApiKeyRow)
+                .where(where, ApiKeyRow.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+            row = await session.scalar(select(ApiKeyRow).where(where))
+            return None if row is None else _to_record(row)
+
+    async def update_key(self, key_id: str, **limits: Unpack[KeyLimits]) -> ApiKey | None:
+        """Changes the given limits of a key and returns it, or None if the key is unknown."""
+        _validate_limits(limits)
+        async with self._database.session() as session:
+            if limits:
+                await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(**limits))
+            row = await session.get(ApiKeyRow, key_id)
+            return None if row is None else _to_record(row)
+
+    async def mark_used(self, key_id: str, when: datetime) -> None:
+        """Records that the key served a request at `when`; never moves that time backwards."""
+        async with self._database.session() as session:
+            await session.execute(
+                update(ApiKeyRow)
+                .where(
+                    ApiKeyRow.id == key_id,
+                    or_(ApiKeyRow.last_used_at.is_(None), ApiKeyRow.last_used_at < when),
+                )
+                .values(last_used_at=when)
+            )
+
+    async def record_upstream_result(
+        self, key_id: str, ok: bool, error: str | None = None, *, when: datetime | None = None
+    ) -> None:
+        """Records whether the key's OAuth token worked upstream; `error` comes redacted."""
+        when = when or datetime.now(UTC)
+        values: dict[str, object] = (
+            {"last_upstream_success_at": when}
+            if ok
+            else {
+                "last_upstream_error_at": when,
+                "last_upstream_error": (error or "unknown error")[:UPSTREAM_ERROR_MAX_CHARS],
+            }
+        )
+        async with self._database.session() as session:
+            await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(values))
+
+
+def _validate_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_MAX_CHARS:
+        raise InvalidRequestError(f"A key's name must have 1 to {NAME_MAX_CHARS} characters.", param="name")
+    return name
+
+
+def _validate_oauth_token(token: str) -> str:
+    token = token.strip()
+    if not token.startswith(OAUTH_TOKEN_PREFIX):
+        raise InvalidOAuthTokenError()
+    if _OAUTH_TOKEN_PATTERN.fullmatch(token) is None:
+        raise InvalidOAuthTokenError(
+            "it should continue with letters, digits, '-' and '_' only; was it copied whole?"
+        )
+    return token
+
+
+def _validate_limits(limits: KeyLimits) -> None:
+    for name, value in (
+        ("rpm_limit", limits.get("rpm_limit")),
+        ("concurrency_limit", limits.get("concurrency_limit")),
+    ):
+        if value is not None and value < 1:
+            raise InvalidRequestError(f"'{name}' must be at least 1.", param=name)
+    budget = limits.get("budget_usd")
+    if budget is not None and budget < 0:
+        raise InvalidRequestError("'budget_usd' must not be negative.", param="budget_usd")
+    expires_at = limits.get("expires_at")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidRequestError("'expires_at' needs a time zone.", param="expires_at")
+
+
+def _to_record(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        prefix=row.key_prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        rpm_limit=row.rpm_limit,
+        concurrency_limit=row.concurrency_limit,
+        allowed_models=None if row.allowed_models is None else tuple(row.allowed_models),
+        expires_at=row.expires_at,
+        budget_usd=row.budget_usd,
+        budget_period=row.budget_period,
+        last_upstream_success_at=row.last_upstream_success_at,
+        last_upstream_error_at=row.last_upstream_error_at,
+        last_upstream_error=row.last_upstream_error,
+    )
