@@ -98,6 +98,25 @@ class Settings(BaseSettings):
     upstream_max_retries: int = Field(
         2, ge=0, le=10, description="Retries Claude Code makes on an upstream 429 or 5xx."
     )
+    warm_processes: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Claude processes kept started ahead of need per key token and options, and "
+        "after an answer for the conversation's next turn; 0 starts a new one per request.",
+    )
+    warm_idle_seconds: float = Field(
+        300.0, gt=0, description="Seconds an idle Claude process is kept before it is retired."
+    )
+    max_claude_processes: int | None = Field(
+        None,
+        ge=1,
+        description="Most Claude processes alive at once; default: derived from free memory and the "
+        "measured size of a process.",
+    )
+    queue_timeout: float = Field(
+        30.0, ge=0, description="Seconds a request waits for a Claude process before a 429."
+    )
     run_dir: Path | None = Field(
         None, description="Where per-request working directories go; default: system temp."
     )

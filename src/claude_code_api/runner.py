@@ -1,162 +1,136 @@
-"""One Claude Code run through claude-agent-sdk: the key's OAuth token, no tools, a working directory
-and home of its own, deadlines, and no process left behind however the run ends.
+"""Which Claude Code process answers a request: a warm one, one that already holds the conversation, or
+a new one; and how many may live at once.
 
-This is the only module that starts Claude Code. SDK and CLI failures become GatewayErrors here, in
-`error_from_result` and `error_from_exception`; the CLI's own error prose (which names the upstream
-URL) goes to the log only.
+Starting Claude Code costs a few hundred milliseconds, so processes are kept: a spare started ahead of
+need for each recently used combination of key token and options, and, after a plain answer, the
+process that gave it, which already holds the conversation and can take the next turn without a replay.
+A process is only ever reused for the same OAuth token, the same spawn-time options and the exact
+conversation it holds; anything else gets a new process that replays the history. A global limit,
+derived from the measured memory of a process unless set, bounds them all; requests past it wait in a
+queue, and past the queue's timeout get a 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
-from claude_agent_sdk import (
-    AssistantMessage,
-    ClaudeAgentOptions,
-    ClaudeSDKClient,
-    ClaudeSDKError,
-    CLINotFoundError,
-    Message,
-    PermissionResultDeny,
-    RateLimitEvent,
-    RateLimitInfo,
-    ResultMessage,
-    SdkMcpTool,
-    StreamEvent,
-    ToolPermissionContext,
-    create_sdk_mcp_server,
-    project_key_for_directory,
-)
+import psutil
+from claude_agent_sdk import Message
 
 from claude_code_api import launcher
-from claude_code_api.config import Settings, SystemPromptMode
-from claude_code_api.errors import (
-    ClaudeUnavailableError,
-    GatewayError,
-    InvalidRequestError,
-    UpstreamAuthenticationError,
-    UpstreamError,
-    UpstreamRateLimitError,
-    UpstreamTimeoutError,
-)
-from claude_code_api.translate import CLIENT_TOOL_PREFIX, ClaudeRequest, transcript_entries
+from claude_code_api.claude_process import ClaudeProcess, RunSpec, Turn
+from claude_code_api.config import Settings
+from claude_code_api.errors import RateLimitError
+from claude_code_api.translate import ClaudeTurn
 
 logger = logging.getLogger(__name__)
 
-# Variables of the server's own environment a Claude process may see; everything else is dropped.
-INHERITED_VARIABLES = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "no_proxy",
-)
+__all__ = ["ClaudeRunner", "RunSpec", "RunnerStats"]
 
-# Variables the SDK itself adds for its child.
-SDK_VARIABLES = (
-    "CLAUDE_CODE_ENTRYPOINT",
-    "CLAUDE_AGENT_SDK_VERSION",
-    "CLAUDE_AGENT_SDK_CLIENT_APP",
-    "CLAUDE_AGENT_SDK_DERIVED_CLIENT_APP",
-    "CLAUDE_CODE_SDK_READS_SESSION_STATE",
-    "PWD",
-)
-
-TOKEN_ADVICE = (
-    "Tokens copied from ~/.claude/.credentials.json expire within hours; "
-    "`claude setup-token` issues a long-lived one. An administrator must give this key a new token."
-)
-
-# Why a turn that called client functions ended; it is not a failure.
-HANDED_OVER = "Handed to the API client, which runs its own functions."
-
-# How long a process that should stop is given before it is killed.
-TERMINATE_GRACE_SECONDS = 1.0
+# Share of the memory available at start that Claude processes may take when no limit is set.
+MEMORY_SHARE = 0.7
+# The limit in force until the first process has been measured.
+PROVISIONAL_PROCESS_LIMIT = 4
+REAP_INTERVAL_SECONDS = 5.0
+QUEUE_RETRY_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One request for Claude Code, with the OAuth token of the key that made it."""
+class RunnerStats:
+    """The runner's processes at one moment, for health and metrics."""
 
-    oauth_token: str
-    request: ClaudeRequest
+    running: int
+    warm_idle: int
+    queued: int
+    process_limit: int
+    started: int
 
-    def __repr__(self) -> str:
-        return f"RunSpec(model={self.request.model!r}, oauth_token=<hidden>)"
+
+def spawn_signature(spec: RunSpec) -> str:
+    """What a process is started with and cannot change later: its token and its options."""
+    request = spec.request
+    fixed = {
+        "token": spec.oauth_token,
+        "model": request.model,
+        "system": request.system_prompt,
+        "max_output_tokens": request.max_output_tokens,
+        "effort": request.effort,
+        "tools": [(t.name, t.description, t.input_schema) for t in request.client_tools],
+        "output_schema": request.output_schema,
+    }
+    return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def conversation_fingerprint(turns: Iterable[ClaudeTurn]) -> str:
+    """A digest of a conversation, equal only for the exact same turns."""
+    plain = [(turn.role, list(turn.content)) for turn in turns]
+    return hashlib.sha256(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+EMPTY_CONVERSATION = conversation_fingerprint(())
 
 
 @dataclass(eq=False)
-class _Workspace:
-    """The private directory of one run: its home, its working directory and its pid file."""
-
-    root: Path
-    home: Path = field(init=False)
-    cwd: Path = field(init=False)
-    pid_file: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.home = self.root / "home"
-        self.cwd = self.root / "work"
-        self.pid_file = self.root / "pid"
-        self.home.mkdir(mode=0o700)
-        self.cwd.mkdir(mode=0o700)
-
-    def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def terminate(self, sig: int = signal.SIGTERM) -> None:
-        """Signals the CLI; the SDK has not reaped it yet, so its pid cannot have been reused."""
-        pid = self.pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+class _Idle:
+    process: ClaudeProcess
+    signature: str
+    conversation: str
+    since: float = field(default_factory=time.monotonic)
 
 
 class ClaudeRunner:
-    """Starts Claude Code processes for requests and makes sure each one ends."""
+    """Serves requests from warm or new Claude Code processes within a global limit."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._runtime_dir: Path | None = None
         self._launcher_path: Path | None = None
-        self._cli_path = Path(bundled_cli_path())
-        self._active: set[_Workspace] = set()
+        self._idle: list[_Idle] = []
+        self._running: set[ClaudeProcess] = set()
+        self._live = 0  # running + idle + starting: what the limit counts
+        self._waiters = 0
+        self._slot_freed = asyncio.Condition()
+        self._process_limit = settings.max_claude_processes or PROVISIONAL_PROCESS_LIMIT
+        self._largest_process = 0
+        self._memory_at_start = int(psutil.virtual_memory().available)
+        self._background: set[asyncio.Task[None]] = set()
+        self._spares_starting: dict[str, int] = {}
+        self._started = 0
 
     @property
     def active_runs(self) -> int:
-        """How many Claude processes are running now."""
-        return len(self._active)
+        """How many Claude processes are answering now."""
+        return len(self._running)
+
+    @property
+    def process_limit(self) -> int:
+        return self._process_limit
+
+    def stats(self) -> RunnerStats:
+        """Counts of running, idle and queued processes, and the limit on them."""
+        return RunnerStats(
+            running=len(self._running),
+            warm_idle=len(self._idle),
+            queued=self._waiters,
+            process_limit=self._process_limit,
+            started=self._started,
+        )
 
     def start(self) -> None:
-        """Creates the runtime directory and the launcher that every run starts through."""
+        """Creates the runtime directory and the launcher, and starts the idle reaper."""
         base = self._settings.run_dir
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -165,298 +139,182 @@ class ClaudeRunner:
         source = Path(launcher.__file__).read_text()
         self._launcher_path.write_text(f"#!{sys.executable} -IS\n{source}")
         self._launcher_path.chmod(0o700)
+        self._spawn_background(self._reap_idle())
 
     async def aclose(self) -> None:
-        """Ends every running Claude process and removes the runtime directory."""
-        for workspace in list(self._active):
-            workspace.terminate()
-        deadline = time.monotonic() + TERMINATE_GRACE_SECONDS * 3
-        while self._active and time.monotonic() < deadline:  # noqa: ASYNC110 - runs end elsewhere
-            await asyncio.sleep(0.05)
-        for workspace in list(self._active):
-            workspace.terminate(signal.SIGKILL)
+        """Ends every Claude process, running or idle, and removes the runtime directory."""
+        for task in list(self._background):
+            task.cancel()
+        for process in list(self._running):
+            process.terminate()
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(entry.process.stop(running=False) for entry in idle))
+        deadline = time.monotonic() + 5
+        while self._running and time.monotonic() < deadline:  # noqa: ASYNC110 - runs end in their tasks
+            await asyncio.sleep(0.02)
         if self._runtime_dir is not None:
             shutil.rmtree(self._runtime_dir, ignore_errors=True)
             self._runtime_dir = None
 
     @contextlib.asynccontextmanager
     async def run(self, spec: RunSpec) -> AsyncIterator[AsyncIterator[Message]]:
-        """Starts Claude Code for one request and yields its messages up to the result.
+        """Has Claude answer one request and yields its messages up to the result.
 
-        On leaving the context, whether the run completed, failed, timed out or was cancelled by a
-        client that went away, the process is gone and its directory removed.
+        On leaving the context, however the run ended, its process is either idle with a known
+        conversation or gone.
         """
-        if self._runtime_dir is None:
-            raise RuntimeError("ClaudeRunner.start() was not called")
-        workspace = _Workspace(Path(tempfile.mkdtemp(prefix="run-", dir=self._runtime_dir)))
-        self._active.add(workspace)
-        client = ClaudeSDKClient(self._options(spec, workspace))
-        completed = False
+        signature = spawn_signature(spec)
+        process = self._take_idle(signature, conversation_fingerprint(spec.request.history))
+        if process is None:
+            process = await self._start_process(spec)
+        self._running.add(process)
+        self._ensure_spare(spec, signature)
+        turn: Turn | None = None
         try:
-            try:
-                await client.connect()
-                await client.query(_prompt_stream(spec.request))
-            except ClaudeSDKError as exc:
-                raise error_from_exception(exc) from None
-            messages = _Messages(client, self._settings)
-            yield messages.iterate()
-            completed = messages.completed
+            turn = await process.ask(spec.request)
+            yield turn.messages()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._stop(client, workspace, completed)
+                self._running.discard(process)
+                await self._after_turn(process, spec, signature, turn)
 
-    async def _stop(self, client: ClaudeSDKClient, workspace: _Workspace, completed: bool) -> None:
-        if not completed:
-            # Closing stdin does not stop a running turn and the SDK's own close waits 5 s first.
-            workspace.terminate()
-        try:
-            with anyio.fail_after(TERMINATE_GRACE_SECONDS * 2):
-                await client.disconnect()
-        except Exception:
-            logger.warning("Claude Code did not stop in time; killing it")
-            workspace.terminate(signal.SIGKILL)
-        self._active.discard(workspace)
-        shutil.rmtree(workspace.root, ignore_errors=True)
+    # --- keeping processes ----------------------------------------------------------------------
 
-    def _options(self, spec: RunSpec, workspace: _Workspace) -> ClaudeAgentOptions:
-        request = spec.request
-        session_id: str | None = None
-        if request.history:
-            session_id = str(uuid.uuid4())
-            _write_transcript(workspace, session_id, request)
-        env = self._environment(spec, workspace)
-        extra_args: dict[str, str | None] = {"no-session-persistence": None}
-        system_prompt: Any = None
-        if request.system_prompt:
-            prompt_file = workspace.root / "system-prompt.txt"
-            prompt_file.write_text(request.system_prompt)
-            if self._settings.system_prompt_mode is SystemPromptMode.REPLACE:
-                system_prompt = {"type": "file", "path": str(prompt_file)}
-            else:
-                extra_args["append-system-prompt-file"] = str(prompt_file)
-        if system_prompt is None and self._settings.system_prompt_mode is SystemPromptMode.APPEND:
-            system_prompt = {"type": "preset", "preset": "claude_code"}
-        tools = list(self._settings.claude_tools)
-        client_tools: dict[str, Any] = {}
-        if request.client_tools:
-            client_tools = {"client": create_sdk_mcp_server("client", tools=_sdk_tools(request))}
-        output_format = None
-        if request.output_schema is not None:
-            output_format = {"type": "json_schema", "schema": request.output_schema}
-        return ClaudeAgentOptions(
-            cli_path=self._launcher_path,
-            cwd=workspace.cwd,
-            env=env,
-            model=request.model,
-            system_prompt=system_prompt,
-            tools=tools,
-            allowed_tools=tools,
-            setting_sources=[],
-            strict_mcp_config=True,
-            mcp_servers=client_tools,
-            can_use_tool=hand_over_tool_call if client_tools else None,
-            output_format=output_format,
-            include_partial_messages=True,
-            # A prompt is the client's text: no `@file` expansion, no slash commands.
-            verbatim_prompts=True,
-            resume=session_id,
-            effort=request.effort,  # type: ignore[arg-type]
-            extra_args=extra_args,
-            stderr=_log_cli_stderr,
-        )
+    @property
+    def _keeps_processes(self) -> bool:
+        return self._settings.warm_processes > 0
 
-    def _environment(self, spec: RunSpec, workspace: _Workspace) -> dict[str, str]:
-        settings = self._settings
-        env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
-        env.update(
-            {
-                "HOME": str(workspace.home),
-                "TMPDIR": str(workspace.root),
-                "CLAUDE_CODE_OAUTH_TOKEN": spec.oauth_token,
-                # Without it the CLI also calls Anthropic's own hosts (flags, telemetry).
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_AUTOUPDATER": "1",
-                "DISABLE_TELEMETRY": "1",
-                "DISABLE_ERROR_REPORTING": "1",
-                "CLAUDE_CODE_MAX_RETRIES": str(settings.upstream_max_retries),
-                "API_TIMEOUT_MS": str(int(settings.first_token_timeout * 1000)),
-            }
-        )
-        if settings.anthropic_base_url:
-            env["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url
-        if spec.request.max_output_tokens is not None:
-            env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(spec.request.max_output_tokens)
-        allowed = [*env, *SDK_VARIABLES]
-        env[launcher.CLI_VARIABLE] = str(self._cli_path)
-        env[launcher.ALLOWED_VARIABLE] = ",".join(allowed)
-        env[launcher.PID_FILE_VARIABLE] = str(workspace.pid_file)
-        env[launcher.PARENT_VARIABLE] = str(os.getpid())
-        # The server's own variables reach the launcher but not the CLI; blank the ones that
-        # would matter if the launcher could not run.
-        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
-            env.setdefault(name, "")
-        return env
+    def _take_idle(self, signature: str, conversation: str) -> ClaudeProcess | None:
+        for entry in self._idle:
+            if entry.signature == signature and entry.conversation == conversation:
+                self._idle.remove(entry)
+                return entry.process
+        return None
 
-
-class _Messages:
-    """Claude Code's messages for one run, under the first-token and idle deadlines."""
-
-    def __init__(self, client: ClaudeSDKClient, settings: Settings) -> None:
-        self._client = client
-        self._settings = settings
-        self.completed = False
-
-    async def iterate(self) -> AsyncIterator[Message]:
-        stream = self._client.receive_response().__aiter__()
-        rate_limit: RateLimitInfo | None = None
-        answering = False
-        while True:
-            deadline = self._settings.idle_timeout if answering else self._settings.first_token_timeout
-            try:
-                async with asyncio.timeout(deadline):
-                    message = await anext(stream)
-            except StopAsyncIteration:
-                raise UpstreamError("Claude Code ended without a result.") from None
-            except TimeoutError:
-                what = "sent nothing more" if answering else "did not start answering"
-                raise UpstreamTimeoutError(
-                    f"Claude {what} within {deadline:g} seconds; the request was cancelled."
-                ) from None
-            except ClaudeSDKError as exc:
-                raise error_from_exception(exc) from None
-            if isinstance(message, RateLimitEvent):
-                rate_limit = message.rate_limit_info
-            elif isinstance(message, StreamEvent | AssistantMessage):
-                answering = answering or _is_answer(message)
-            if isinstance(message, ResultMessage):
-                self.completed = True
-                if message.is_error and not _handed_over(message):
-                    raise error_from_result(message, rate_limit, time.time())
-                yield message
-                return
-            yield message
-
-
-def _handed_over(result: ResultMessage) -> bool:
-    return result.stop_reason == "tool_use" and any(
-        str(denial.get("tool_name", "")).startswith(CLIENT_TOOL_PREFIX)
-        for denial in result.permission_denials or ()
-    )
-
-
-def _is_answer(message: StreamEvent | AssistantMessage) -> bool:
-    if isinstance(message, AssistantMessage):
-        return message.model != "<synthetic>"
-    return message.event.get("type") not in (None, "ping")
-
-
-def _sdk_tools(request: ClaudeRequest) -> list[SdkMcpTool[Any]]:
-    return [
-        SdkMcpTool(
-            name=tool.name,
-            description=tool.description,
-            input_schema=tool.input_schema,
-            handler=_never_run_here,
-        )
-        for tool in request.client_tools
-    ]
-
-
-async def _never_run_here(arguments: Any) -> dict[str, Any]:
-    # hand_over_tool_call refuses every call before a handler could run.
-    return {"content": [{"type": "text", "text": "The client runs this tool."}], "is_error": True}
-
-
-async def hand_over_tool_call(
-    name: str, arguments: dict[str, Any], context: ToolPermissionContext
-) -> PermissionResultDeny:
-    """Stops the turn at a client function call: the client, not the server, runs its functions.
-
-    The calls are already in the answer; ending the turn here hands them back in the response.
-    """
-    return PermissionResultDeny(message=HANDED_OVER, interrupt=True)
-
-
-async def _prompt_stream(request: ClaudeRequest) -> AsyncIterator[dict[str, Any]]:
-    yield {
-        "type": "user",
-        "message": {"role": "user", "content": list(request.prompt)},
-        "parent_tool_use_id": None,
-    }
-
-
-def _write_transcript(workspace: _Workspace, session_id: str, request: ClaudeRequest) -> None:
-    """Writes the earlier turns where the CLI looks for the session it is asked to resume."""
-    project = workspace.home / ".claude" / "projects" / project_key_for_directory(workspace.cwd)
-    project.mkdir(parents=True, mode=0o700)
-    entries = transcript_entries(
-        request.history,
-        session_id=session_id,
-        cwd=str(workspace.cwd.resolve()),
-        model=request.model,
-        timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        uuids=(str(uuid.uuid4()) for _ in iter(int, 1)),
-    )
-    (project / f"{session_id}.jsonl").write_bytes(b"".join(orjson.dumps(entry) + b"\n" for entry in entries))
-
-
-def _log_cli_stderr(line: str) -> None:
-    logger.debug("claude: %s", line.rstrip())
-
-
-def bundled_cli_path() -> str:
-    """The Claude Code executable shipped inside the claude-agent-sdk wheel."""
-    import claude_agent_sdk
-
-    cli = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    if not cli.exists():
-        raise ClaudeUnavailableError(
-            f"The Claude Code CLI bundled with claude-agent-sdk is missing ({cli}); "
-            "reinstall claude-agent-sdk."
-        )
-    return str(cli)
-
-
-def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, now: float) -> GatewayError:
-    """Maps a failed run's result to the error the client gets; the CLI's prose is logged only."""
-    status = result.api_error_status
-    logger.warning(
-        "Claude run failed: subtype=%s status=%s reason=%s",
-        result.subtype,
-        status,
-        result.terminal_reason,
-    )
-    if status in (401, 403) or (status is None and "not logged in" in (result.result or "").lower()):
-        return UpstreamAuthenticationError(
-            f"Claude rejected the OAuth token of this API key (upstream HTTP {status or 401}): "
-            f"it is invalid, revoked or expired. {TOKEN_ADVICE}"
-        )
-    if status == 429:
-        if rate_limit is not None and rate_limit.status == "rejected" and rate_limit.resets_at:
-            reset = datetime.fromtimestamp(rate_limit.resets_at, UTC).isoformat(timespec="seconds")
-            return UpstreamRateLimitError(
-                f"The Claude subscription behind this key has reached its usage limit; it resets at {reset}.",
-                retry_after=max(1.0, rate_limit.resets_at - now),
+    async def _after_turn(
+        self, process: ClaudeProcess, spec: RunSpec, signature: str, turn: Turn | None
+    ) -> None:
+        self._measure(process)
+        answer = turn.answer if turn is not None and turn.completed else None
+        if answer and self._keeps_processes:
+            # The process now holds the history, the prompt and its answer: the next turn's history.
+            request = spec.request
+            held = (
+                *request.history,
+                ClaudeTurn("user", request.prompt),
+                ClaudeTurn("assistant", ({"type": "text", "text": answer},)),
             )
-        return UpstreamRateLimitError("Claude is rate limiting this key's requests; retry later.")
-    if status in (529, 503):
-        return ClaudeUnavailableError(
-            f"Claude is overloaded (upstream HTTP {status}); retry shortly.", retry_after=5
-        )
-    if status in (400, 413, 422):
-        return InvalidRequestError(
-            f"Claude refused the request (upstream HTTP {status}); it may be too long or malformed."
-        )
-    if status is not None:
-        return UpstreamError(f"Claude's API failed (upstream HTTP {status}).")
-    if "structured_output" in result.subtype:
-        return UpstreamError("Claude did not produce a JSON answer that matches the requested schema.")
-    return UpstreamError(f"Claude Code ended with an error ({result.subtype}).")
+            self._idle.append(_Idle(process, signature, conversation_fingerprint(held)))
+            return
+        await self._retire(process, running=turn is None or not turn.completed)
 
+    def _ensure_spare(self, spec: RunSpec, signature: str) -> None:
+        """Starts a fresh process for the next request like this one, when there is room for it."""
+        if not self._keeps_processes:
+            return
+        spares = sum(
+            1 for e in self._idle if e.signature == signature and e.conversation == EMPTY_CONVERSATION
+        )
+        spares += self._spares_starting.get(signature, 0)
+        if spares >= self._settings.warm_processes or self._live >= self._process_limit:
+            return
+        fresh = RunSpec(spec.oauth_token, replace(spec.request, history=()))
+        self._spares_starting[signature] = self._spares_starting.get(signature, 0) + 1
+        self._live += 1
+        self._spawn_background(self._start_spare(fresh, signature))
 
-def error_from_exception(exc: ClaudeSDKError) -> GatewayError:
-    """Maps an SDK exception (the CLI could not start, crashed or spoke nonsense) to a 502/503."""
-    logger.warning("Claude Code failed: %s", type(exc).__name__, exc_info=logger.isEnabledFor(10))
-    if isinstance(exc, CLINotFoundError):
-        return ClaudeUnavailableError("Claude Code could not be started on the server.")
-    return UpstreamError("Claude Code failed while answering; see the server log.")
+    async def _start_spare(self, spec: RunSpec, signature: str) -> None:
+        try:
+            self._started += 1
+            process = await ClaudeProcess.spawn(spec, self._settings, *self._paths())
+        except Exception:
+            logger.warning("A warm Claude process could not be started", exc_info=True)
+            await self._release_slot()
+            return
+        finally:
+            self._spares_starting[signature] -= 1
+        self._measure(process)
+        self._idle.append(_Idle(process, signature, EMPTY_CONVERSATION))
+
+    async def _reap_idle(self) -> None:
+        """Retires processes idle for longer than WARM_IDLE_SECONDS."""
+        interval = min(REAP_INTERVAL_SECONDS, self._settings.warm_idle_seconds / 2)
+        while True:
+            await asyncio.sleep(interval)
+            cutoff = time.monotonic() - self._settings.warm_idle_seconds
+            for entry in [e for e in self._idle if e.since < cutoff]:
+                self._idle.remove(entry)
+                await self._retire(entry.process, running=False)
+
+    # --- the global limit -----------------------------------------------------------------------
+
+    async def _start_process(self, spec: RunSpec) -> ClaudeProcess:
+        await self._acquire_slot()
+        try:
+            self._started += 1
+            return await ClaudeProcess.spawn(spec, self._settings, *self._paths())
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._release_slot()
+            raise
+
+    async def _acquire_slot(self) -> None:
+        """Takes a place under the process limit, retiring an idle process or waiting when needed."""
+        deadline = time.monotonic() + self._settings.queue_timeout
+        self._waiters += 1
+        try:
+            while True:
+                if self._live < self._process_limit:
+                    self._live += 1
+                    return
+                if self._idle:
+                    # The oldest idle process makes room; its place passes to this request.
+                    entry = min(self._idle, key=lambda e: e.since)
+                    self._idle.remove(entry)
+                    self._spawn_background(entry.process.stop(running=False))
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RateLimitError(
+                        f"All {self._process_limit} Claude processes of this gateway are busy and the "
+                        f"request waited {self._settings.queue_timeout:g} s; retry shortly.",
+                        retry_after=QUEUE_RETRY_AFTER_SECONDS,
+                    )
+                async with self._slot_freed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(remaining):
+                            await self._slot_freed.wait()
+        finally:
+            self._waiters -= 1
+
+    async def _release_slot(self) -> None:
+        self._live -= 1
+        async with self._slot_freed:
+            self._slot_freed.notify()
+
+    async def _retire(self, process: ClaudeProcess, *, running: bool) -> None:
+        await process.stop(running=running)
+        await self._release_slot()
+
+    def _measure(self, process: ClaudeProcess) -> None:
+        """Derives the process limit from the largest process seen, unless MAX_CLAUDE_PROCESSES is set."""
+        size = process.resident_bytes()
+        if size is None or size <= self._largest_process:
+            return
+        self._largest_process = size
+        if self._settings.max_claude_processes is None:
+            budget = self._memory_at_start * MEMORY_SHARE
+            self._process_limit = max(1, int(budget // size))
+            logger.info(
+                "A Claude process takes %.0f MB: at most %d at once", size / 2**20, self._process_limit
+            )
+
+    def _paths(self) -> tuple[Path, Path]:
+        if self._launcher_path is None or self._runtime_dir is None:
+            raise RuntimeError("ClaudeRunner.start() was not called")
+        return self._launcher_path, self._runtime_dir
+
+    def _spawn_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

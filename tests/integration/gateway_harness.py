@@ -45,16 +45,24 @@ def make_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Settin
         "idle_timeout": 15.0,
         "upstream_max_retries": 0,
         "log_level": "DEBUG",
+        "warm_processes": 0,
     }
     values.update(overrides)
     return load_settings(**values)
 
 
 def claude_processes() -> list[psutil.Process]:
-    """Claude Code CLI processes running on this machine."""
+    """Claude Code CLI processes started by this test process, directly or through a server it runs.
+
+    Processes are matched among descendants only, so that tests running elsewhere on the machine
+    do not count.
+    """
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info.get("cmdline") or []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            cmdline = process.cmdline()
+        except psutil.Error:
+            continue
         if cmdline and BUNDLED_CLI_MARKER in cmdline[0]:
             found.append(process)
     return found
