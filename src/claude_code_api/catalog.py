@@ -47,7 +47,7 @@ def resolve_model(name: str) -> ModelChoice:
     """Maps a requested model name to Claude Code's; raises ModelNotFoundError when unknown."""
     if name in OPENAI_ALIASES:
         return ModelChoice(requested=name, claude_model=OPENAI_ALIASES[name])
-    if name in CLAUDE_FAMILIES or _CLAUDE_ID.match(name):
+    if name in CLAUDE_FAMILIES or _CLAUDE_ID.fullmatch(name):
         return ModelChoice(requested=name, claude_model=name)
     raise ModelNotFoundError(name)
 

@@ -465,6 +465,8 @@ def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, n
         return UpstreamError(f"Claude's API failed (upstream HTTP {status}).")
     if "structured_output" in result.subtype:
         return UpstreamError("Claude did not produce a JSON answer that matches the requested schema.")
+    if result.terminal_reason == "api_error":
+        return UpstreamError("Claude's API could not be reached; see the server log.")
     return UpstreamError(f"Claude Code ended with an error ({result.subtype}).")
 
 

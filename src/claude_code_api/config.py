@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from claude_code_api.security.certs import default_paths
 
 DEFAULT_ADMIN_PASSWORD = "changeme"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class SystemPromptMode(StrEnum):
@@ -77,8 +78,30 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field(LogFormat.TEXT, description="`text` or `json` log lines.")
+    metrics_token: str | None = Field(
+        None,
+        min_length=16,
+        description="Bearer token a Prometheus scraper sends for GET /metrics, then served on both ports; "
+        "unset: /metrics is served only where the admin site is (HTTPS listener), 403 on the API port.",
+    )
     max_request_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    image_url_fetch: bool = Field(
+        False,
+        description="Fetch the http(s) image URLs requests carry and pass the images to Claude; "
+        "off: such images get a 400 and clients send data: URLs.",
+    )
+    image_url_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest image fetched from a URL (400 above it)."
+    )
+    image_url_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds fetching one image URL may take in all (400 past it)."
+    )
+    image_url_allow_private: bool = Field(
+        False,
+        description="Also fetch image URLs whose host is a loopback, private or link-local address; "
+        "off, they get a 400, so clients cannot reach the gateway's own network through it.",
     )
     system_prompt_mode: SystemPromptMode = Field(
         SystemPromptMode.APPEND,
@@ -120,6 +143,17 @@ class Settings(BaseSettings):
     run_dir: Path | None = Field(
         None, description="Where per-request working directories go; default: system temp."
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://, rediss:// or unix://) that shares per-key rate and concurrency "
+        "limits between workers and instances; default: each process counts on its own.",
+    )
+    redis_key_prefix: str = Field(
+        "claude-code-api",
+        min_length=1,
+        max_length=100,
+        description="Prefix of every key the gateway writes to REDIS_URL, so gateways can share a Redis.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -136,10 +170,30 @@ class Settings(BaseSettings):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
-    @field_validator("claude_code_oauth_token", "anthropic_base_url", "secret_key", "database_url")
+    @field_validator(
+        "claude_code_oauth_token",
+        "anthropic_base_url",
+        "secret_key",
+        "database_url",
+        "metrics_token",
+        "max_claude_processes",
+        "run_dir",
+        mode="before",
+    )
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `VAR=` in a compose or .env file means "not set", not "set to nothing".
         return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.partition("://")[0] not in REDIS_SCHEMES:
+            # The URL itself is left out: it may hold a password.
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("tls_cert_file", "tls_key_file", mode="before")
     @classmethod

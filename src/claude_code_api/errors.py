@@ -11,10 +11,12 @@
     │   └── ModelNotFoundError            404 model_not_found
     ├── RateLimitError                    429 rate_limit_exceeded (Retry-After when known)
     │   ├── UpstreamRateLimitError        429 upstream_rate_limited
-    │   └── QuotaExceededError            429 insufficient_quota (x-should-retry: false)
+    │   ├── QuotaExceededError            429 insufficient_quota (x-should-retry: false)
+    │   └── KeyExpiredError               429 api_key_expired (x-should-retry: false)
     ├── UpstreamError                     502 upstream_error
     │   └── UpstreamAuthenticationError   502 upstream_authentication_failed (x-should-retry: false)
     ├── ClaudeUnavailableError            503 claude_unavailable
+    ├── LimitStoreUnavailableError        503 limit_store_unavailable (Redis down)
     ├── UpstreamTimeoutError              504 upstream_timeout
     └── TokenDecryptionError              500 token_decryption_failed (x-should-retry: false)
 
@@ -23,6 +25,8 @@ Lower layers raise these; only the routes turn them into HTTP responses.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 
@@ -61,7 +65,8 @@ class GatewayError(Exception):
         """Returns the HTTP headers that tell a client whether and when to retry."""
         headers: dict[str, str] = {}
         if self.retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+            # Rounded up: a client that waits exactly this long must not come back early.
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         if self.should_retry is not None:
             headers["x-should-retry"] = "true" if self.should_retry else "false"
         return headers
@@ -137,6 +142,18 @@ class QuotaExceededError(RateLimitError):
     should_retry = False
 
 
+class KeyExpiredError(RateLimitError):
+    code = "api_key_expired"
+    # Retrying cannot help until an administrator extends the key or makes a new one.
+    should_retry = False
+
+    def __init__(self, expired_at: datetime) -> None:
+        super().__init__(
+            f"This API key expired on {expired_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC. "
+            "Ask an administrator to extend it, or for a new key."
+        )
+
+
 class UpstreamError(GatewayError):
     status = 502
     error_type = "api_error"
@@ -153,6 +170,12 @@ class ClaudeUnavailableError(GatewayError):
     status = 503
     error_type = "api_error"
     code = "claude_unavailable"
+
+
+class LimitStoreUnavailableError(GatewayError):
+    status = 503
+    error_type = "api_error"
+    code = "limit_store_unavailable"
 
 
 class UpstreamTimeoutError(GatewayError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,16 +12,20 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from claude_code_api import __version__, catalog
+from claude_code_api.access import note_caller, note_run
 from claude_code_api.chat import RunReport, complete_chat, stream_chat
 from claude_code_api.errors import (
     AuthenticationError,
     InvalidRequestError,
+    KeyExpiredError,
     PayloadTooLargeError,
 )
 from claude_code_api.runner import RunSpec
 from claude_code_api.schemas import ChatCompletionRequest
+from claude_code_api.security.ratelimit import Lease
 from claude_code_api.sse import STREAM_HEADERS
 from claude_code_api.store.keys import KeyCredentials
 from claude_code_api.store.usage import UsageRecord
@@ -44,7 +48,11 @@ GatewayDep = Annotated["Gateway", Depends(get_gateway)]
 
 
 async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCredentials:
-    """The key named by `Authorization: Bearer sk-...`; 401 when missing, unknown or revoked."""
+    """The key named by `Authorization: Bearer sk-...`; 401 when missing, unknown or revoked.
+
+    An expired key gets a 429 that says so and tells the client not to retry. Lookups are cached for
+    a second (KEY_CACHE_SECONDS): a key revoked on another instance is refused here within that time.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, api_key = header.partition(" ")
     api_key = api_key.strip()
@@ -53,15 +61,32 @@ async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCrede
             "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'; "
             "keys are made on the admin site or with `claude-code-api keys create`."
         )
-    credentials = await gateway.keys.authenticate(api_key)
+    credentials = await gateway.keys.identify(api_key)
     if credentials is None:
         raise AuthenticationError(
-            f"Incorrect API key provided: {_masked(api_key)}. It is unknown, revoked or expired."
+            f"Incorrect API key provided: {_masked(api_key)}. It is unknown or revoked."
         )
+    if credentials.key.expires_at is not None and not credentials.key.is_active:
+        raise KeyExpiredError(credentials.key.expires_at)
+    note_caller(credentials.key.id)
     return credentials
 
 
 CallerKey = Annotated[KeyCredentials, Depends(authenticate_caller)]
+
+
+def event_stream(events: AsyncIterator[bytes], lease: Lease) -> StreamingResponse:
+    """An SSE response that holds the caller's concurrency `lease` until the stream is over.
+
+    The stream releases it when it ends or is closed; when the client leaves before the first byte,
+    Starlette never starts the stream, and the background task releases it instead.
+    """
+    return StreamingResponse(
+        lease.release_after(events),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
+        background=BackgroundTask(lease.release),
+    )
 
 
 def _masked(api_key: str) -> str:
@@ -93,41 +118,67 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate_json(body, strict=True)
     except ValidationError as exc:
-        raise validation_error(exc.errors()) from None
+        raise validation_error(exc.errors(), _document(body)) from None
 
 
-def validation_error(errors: Sequence[Any]) -> InvalidRequestError:
-    """The first of Pydantic's errors as an OpenAI 400 naming the offending parameter."""
-    error = errors[0]
-    if error["type"] == "json_invalid":
+def _document(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def validation_error(errors: Sequence[Any], document: Any = None) -> InvalidRequestError:
+    """Pydantic's most telling error as an OpenAI 400 naming the offending parameter.
+
+    Pydantic puts the union member it tried (a role, `str`, `list[...]`) into error locations; with the
+    request `document` at hand, only the parts that exist in it make up the parameter's path. Of the
+    errors a union gives for the first parameter at fault, the one that got deepest into it says most.
+    """
+    if errors[0]["type"] == "json_invalid":
         return InvalidRequestError(
             "We could not parse the JSON body of your request: "
-            f"{error.get('ctx', {}).get('error', 'invalid JSON')}."
+            f"{errors[0].get('ctx', {}).get('error', 'invalid JSON')}."
         )
-    location = [part for part in error["loc"] if part not in ("body",)]
-    param = _param_path(location)
+    located = [(_located(error, document), error) for error in errors]
+    # The first problem's parameter; among a union's alternatives for it, the most telling error.
+    field = located[0][0][:1]
+    alternatives = [item for item in located if item[0][:1] == field]
+    path, error = min(alternatives, key=lambda item: (-len(item[0]), item[1]["type"].endswith("_type")))
+    param = _param_path(path)
     if error["type"] == "extra_forbidden":
         return InvalidRequestError(f"Unrecognized request argument supplied: {param}", param=param or None)
     if error["type"] == "missing":
         return InvalidRequestError(f"Missing required parameter: '{param}'.", param=param)
-    if error["type"] == "model_type" and not location:
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type") and not path:
         return InvalidRequestError("The request body must be a JSON object.")
     return InvalidRequestError(f"Invalid value for '{param}': {error['msg']}.", param=param or None)
 
 
-def _param_path(location: Sequence[Any]) -> str:
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not _is_union_tag(part):
-            path += f".{part}" if path else str(part)
+def _located(error: Any, document: Any) -> list[str | int]:
+    location = [part for part in error["loc"] if part != "body"]
+    if document is None:
+        return location
+    path: list[str | int] = []
+    node = document
+    for position, part in enumerate(location):
+        inside_list = isinstance(part, int) and isinstance(node, list) and part < len(node)
+        inside_object = isinstance(part, str) and isinstance(node, dict) and part in node
+        if inside_list or inside_object:
+            node = node[part]
+        elif error["type"] == "missing" and position == len(location) - 1:
+            pass  # the missing field itself
+        else:
+            continue  # a union member's name, not a place in the request
+        path.append(part)
     return path
 
 
-def _is_union_tag(part: str) -> bool:
-    # Pydantic names the union member it tried (`user`, `function-after[...]`) inside locations.
-    return part in ("system", "developer", "user", "assistant", "tool", "str") or "[" in part
+def _param_path(location: Sequence[str | int]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
 @router.get("/v1/models")
@@ -156,45 +207,47 @@ async def health(gateway: GatewayDep) -> Response:
 async def chat_completions(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
     body = await read_body(request, gateway.settings.max_request_bytes)
     chat = parse_chat_request(body)
-    claude_request = translate_request(chat, catalog.resolve_model(chat.model))
-    spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
-    completion_id = f"chatcmpl-{_random_id()}"
-    created = int(time.time())
+    async with gateway.limiter.admit(caller.key, chat.model) as lease:
+        claude_request = translate_request(chat, catalog.resolve_model(chat.model))
+        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+        completion_id = f"chatcmpl-{_random_id()}"
+        created = int(time.time())
 
-    def report(run: RunReport) -> None:
-        gateway.record_usage(
-            UsageRecord(
-                key_id=caller.key.id,
-                created_at=datetime.now(UTC),
-                endpoint="chat.completions",
-                model=run.model,
-                status=run.status,
-                input_tokens=run.usage.input_tokens,
-                output_tokens=run.usage.output_tokens,
-                cache_creation_tokens=run.usage.cache_creation_tokens,
-                cache_read_tokens=run.usage.cache_read_tokens,
-                cost_usd=run.cost_usd or 0.0,
-                first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
-                total_ms=round(run.total_ms),
+        def report(run: RunReport) -> None:
+            note_run(run)
+            gateway.record_usage(
+                UsageRecord(
+                    key_id=caller.key.id,
+                    created_at=datetime.now(UTC),
+                    endpoint="chat.completions",
+                    model=run.model,
+                    status=run.status,
+                    input_tokens=run.usage.input_tokens,
+                    output_tokens=run.usage.output_tokens,
+                    cache_creation_tokens=run.usage.cache_creation_tokens,
+                    cache_read_tokens=run.usage.cache_read_tokens,
+                    cost_usd=run.cost_usd or 0.0,
+                    first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
+                    total_ms=round(run.total_ms),
+                )
             )
-        )
 
-    if chat.stream:
-        include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        events = await stream_chat(
-            gateway.runner,
-            spec,
-            completion_id=completion_id,
-            created=created,
-            include_usage=include_usage,
-            report=report,
+        if chat.stream:
+            include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+            events = await stream_chat(
+                gateway.runner,
+                spec,
+                completion_id=completion_id,
+                created=created,
+                include_usage=include_usage,
+                report=report,
+            )
+            return event_stream(events, lease)
+        completion, run = await complete_chat(
+            gateway.runner, spec, completion_id=completion_id, created=created, report=report
         )
-        return StreamingResponse(events, media_type="text/event-stream", headers=STREAM_HEADERS)
-    completion, run = await complete_chat(
-        gateway.runner, spec, completion_id=completion_id, created=created, report=report
-    )
-    headers = {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
-    return _json(completion, headers=headers)
+        headers = {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
+        return _json(completion, headers=headers)
 
 
 def _random_id() -> str:

@@ -6,7 +6,10 @@ import logging
 import re
 
 # OAuth tokens (sk-ant-oat01-...), Anthropic API keys and our own sk- keys: anything long after sk-.
-_SECRET = re.compile(r"\bsk-(?:ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{16,}")
+# Not inside a word ("task-..."), but after an escape in repr() output ("\\nsk-...") or URL encoding.
+_SECRET = re.compile(
+    r"(?:(?<![A-Za-z0-9])|(?<=\\[ntr])|(?<=%[0-9A-Fa-f]{2}))sk-(?:ant-[a-z0-9]+-)?[A-Za-z0-9_\-]{16,}"
+)
 
 
 def redact(text: str) -> str:
