@@ -41,3 +41,7 @@ chromium:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: test-container
+test-container: $(STAMP)  ## Build the image with podman (installed if missing) and run the container tests
+	$(BIN)/pytest tests/container

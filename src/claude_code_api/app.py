@@ -23,14 +23,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from claude_code_api import __version__
+from claude_code_api.access import AccessMiddleware
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError
 from claude_code_api.logs import request_id_var
-from claude_code_api.routes import api
-from claude_code_api.runner import ClaudeRunner
+from claude_code_api.messages_api import anthropic_error_body
+from claude_code_api.metrics import GatewayMetrics
+from claude_code_api.routes import admin, admin_site, api, messages, responses
+from claude_code_api.routes import metrics as metrics_route
+from claude_code_api.runner import ClaudeRunner, RunnerStats
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.database import Database
-from claude_code_api.store.keys import KeyStore
+from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
 from claude_code_api.store.usage import UsageRecord, UsageStore
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ class Gateway:
     keys: KeyStore
     usage: UsageStore
     runner: ClaudeRunner
+    limiter: KeyLimiter
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
@@ -56,12 +62,20 @@ class Gateway:
         database = Database.from_url(settings.resolved_database_url)
         await database.upgrade()
         cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+        keys = KeyStore(database, cipher, cache_seconds=KEY_CACHE_SECONDS)
+        usage = UsageStore(database)
+        try:
+            backend = await open_backend(settings.redis_url, settings.redis_key_prefix)
+        except BaseException:
+            await database.dispose()
+            raise
         runner = ClaudeRunner(settings)
         runner.start()
-        return cls(settings, database, KeyStore(database, cipher), UsageStore(database), runner)
+        return cls(settings, database, keys, usage, runner, KeyLimiter(backend, usage.cost_since))
 
     def record_usage(self, record: UsageRecord) -> None:
         """Stores a request's usage in the background, off the request's path."""
+        self.limiter.record_spend(record.key_id, record.cost_usd, record.created_at)
         task = asyncio.create_task(self._write_usage(record))
         self._pending_writes.add(task)
         task.add_done_callback(self._pending_writes.discard)
@@ -78,6 +92,7 @@ class Gateway:
         await self.runner.aclose()
         if self._pending_writes:
             await asyncio.wait(self._pending_writes, timeout=5)
+        await self.limiter.aclose()
         await self.database.dispose()
 
 
@@ -106,20 +121,42 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.admin_site = admin_site.AdminSite(settings)
+    app.state.metrics = GatewayMetrics(lambda: _runner_stats(app))
     app.include_router(api.router)
+    app.include_router(messages.router)
+    app.include_router(responses.router)
+    app.include_router(metrics_route.router)
+    app.include_router(admin.router)
+    app.mount(admin_site.STATIC_PATH, admin_site.static_files(), name="static")
     _register_error_handlers(app)
+    app.add_middleware(admin_site.AdminSiteGuard, settings=settings)
+    app.add_middleware(AccessMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
 
 
+def _runner_stats(app: FastAPI) -> RunnerStats | None:
+    gateway: Gateway | None = getattr(app.state, "gateway", None)
+    return None if gateway is None else gateway.runner.stats()
+
+
 def _register_error_handlers(app: FastAPI) -> None:
+    # A browser on the admin site gets error.html; API clients and scripts get OpenAI's JSON shape.
+    def respond(request: Request, error: GatewayError) -> Response:
+        if admin_site.wants_html(request):
+            return admin_site.render_error(request, error.status, error.message, error.headers())
+        if messages.wants_anthropic_errors(request):
+            return messages.anthropic_error_response(error)
+        return error_response(error)
+
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> Response:
-        return error_response(exc)
+        return respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(api.validation_error(exc.errors()))
+        return respond(request, api.validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -129,12 +166,16 @@ def _register_error_handlers(app: FastAPI) -> None:
         body["error"]["code"] = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         if exc.status_code == 404:
             body["error"]["message"] = f"Unknown route: {request.method} {request.url.path}"
+        if admin_site.wants_html(request):
+            return admin_site.render_error(request, exc.status_code, body["error"]["message"], exc.headers)
+        if messages.wants_anthropic_errors(request):
+            body = anthropic_error_body(exc.status_code, body["error"]["message"])
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return error_response(GatewayError("The gateway failed unexpectedly; see its log."))
+        return respond(request, GatewayError("The gateway failed unexpectedly; see its log."))
 
 
 def error_response(error: GatewayError) -> Response:

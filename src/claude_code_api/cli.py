@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar, cast
 
 import click
 import uvicorn
@@ -21,11 +23,20 @@ import uvicorn
 from claude_code_api import __version__
 from claude_code_api.app import Gateway, create_app
 from claude_code_api.config import ConfigurationError, Settings, load_settings
+from claude_code_api.doctor import Status, diagnose
 from claude_code_api.errors import GatewayError
 from claude_code_api.logs import configure_logging
+from claude_code_api.security.certs import (
+    DEFAULT_VALID_DAYS,
+    CertificateError,
+    certs_dir,
+    check_certificate,
+    default_paths,
+    generate_self_signed,
+)
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.database import Database
-from claude_code_api.store.keys import ApiKey, KeyStore
+from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
 
 logger = logging.getLogger("claude_code_api")
 
@@ -67,24 +78,87 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _listener(app: Any, settings: Settings, port: int, **tls: Any) -> _Server:
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            log_config=None,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            server_header=False,
+            # uvicorn would otherwise take X-Forwarded-Proto from local clients as the scheme, letting
+            # any local process pass the HTTPS-only check; the admin site reads that header itself,
+            # and only with TRUST_PROXY_HEADERS.
+            proxy_headers=False,
+            **tls,
+        )
+    )
+
+
+def _admin_listener(app: Any, settings: Settings) -> _Server | None:
+    """The HTTPS listener of the admin site, or None (saying why) when there is no certificate."""
+    cert_file, key_file = settings.resolved_tls_files
+    configured = settings.tls_cert_file is not None or settings.tls_key_file is not None
+    browse_host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    if settings.trust_proxy_headers:
+        logger.info(
+            "TRUST_PROXY_HEADERS is set: the admin site also answers on port %d to requests a TLS proxy "
+            "forwards with X-Forwarded-Proto: https",
+            settings.port,
+        )
+    try:
+        if settings.https_port == settings.port:
+            raise CertificateError(f"HTTPS_PORT and PORT are both {settings.port}")
+        certificate = check_certificate(cert_file, key_file)
+    except CertificateError as exc:
+        if configured or cert_file.exists() or key_file.exists():
+            raise click.ClickException(
+                f"The admin site cannot be served over HTTPS: {exc}. Fix TLS_CERT_FILE/TLS_KEY_FILE, "
+                "or run `claude-code-api generate-certs` for a self-signed certificate."
+            ) from None
+        logger.warning(
+            "Admin site NOT served: no certificate at %s. Run `claude-code-api generate-certs` for a "
+            "self-signed one, or set TLS_CERT_FILE and TLS_KEY_FILE, then restart.",
+            cert_file,
+        )
+        return None
+    if certificate.expired_at(datetime.now(UTC)):
+        logger.warning(
+            "The admin site's certificate %s expired on %s: browsers will refuse it. Renew it "
+            "(`claude-code-api generate-certs` for a self-signed one).",
+            cert_file,
+            _when(certificate.not_valid_after),
+        )
+    logger.info(
+        "Admin site: https://%s:%d/ (%scertificate %s for %s, valid until %s)",
+        browse_host,
+        settings.https_port,
+        "self-signed " if certificate.self_signed else "",
+        cert_file,
+        ", ".join(certificate.names) or certificate.subject,
+        _when(certificate.not_valid_after),
+    )
+    return _listener(app, settings, settings.https_port, ssl_certfile=cert_file, ssl_keyfile=key_file)
+
+
 async def _serve(settings: Settings) -> None:
     if settings.uses_default_admin_password:
-        logger.warning("ADMIN_PASSWORD is the default 'changeme': set your own before exposing this server.")
+        logger.warning(
+            "ADMIN_PASSWORD is the default 'changeme': anyone who reaches the admin site can create and "
+            "revoke API keys. Set your own ADMIN_PASSWORD before exposing this server."
+        )
     gateway = await Gateway.open(settings)
     app = create_app(settings, gateway)
-    servers = [
-        _Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                server_header=False,
-            )
-        )
-    ]
+    servers = [_listener(app, settings, settings.port)]
     logger.info("API listening on http://%s:%d/v1", settings.host, settings.port)
+    try:
+        admin_server = _admin_listener(app, settings)
+    except click.ClickException:
+        await gateway.aclose()
+        raise
+    if admin_server is not None:
+        servers.append(admin_server)
 
     def stop() -> None:
         logger.info("Shutting down: finishing in-flight requests (at most %d s)", SHUTDOWN_GRACE_SECONDS)
@@ -102,12 +176,53 @@ async def _serve(settings: Settings) -> None:
         raise click.ClickException("A listener could not start; see the log above.")
 
 
+# --- certificates --------------------------------------------------------------------------------
+
+
+@main.command("generate-certs")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another DNS name or IP address the certificate is for (repeatable); "
+    "localhost, 127.0.0.1 and ::1 are always included.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=DEFAULT_VALID_DAYS,
+    show_default=True,
+    help="How long the certificate is valid.",
+)
+@click.option("--if-missing", is_flag=True, help="Keep a certificate that is already there.")
+def generate_certs(hosts: tuple[str, ...], days: int, if_missing: bool) -> None:
+    """Writes a self-signed certificate for the admin site into DATA_DIR/certs (owner-only)."""
+    settings = _settings()
+    cert_file, key_file = default_paths(settings.data_dir)
+    if if_missing and cert_file.exists() and key_file.exists():
+        click.echo(f"Keeping the certificate already in {certs_dir(settings.data_dir)}.")
+        return
+    try:
+        certificate = generate_self_signed(certs_dir(settings.data_dir), hosts, days)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host") from None
+    click.echo(f"Wrote {cert_file} and {key_file} (readable by their owner only).")
+    click.echo(f"Valid for {', '.join(certificate.names)} until {_when(certificate.not_valid_after)}.")
+    if settings.tls_cert_file is not None:
+        click.echo(f"Note: TLS_CERT_FILE is set, so `serve` uses {settings.tls_cert_file} instead.")
+    click.echo(
+        f"`claude-code-api serve` now serves the admin site on https://localhost:{settings.https_port}/ "
+        "(browsers ask once to accept the self-signed certificate)."
+    )
+
+
 # --- keys ----------------------------------------------------------------------------------------
 
 
 @main.group()
 def keys() -> None:
-    """Create, list and revoke API keys."""
+    """Create, list, limit and revoke API keys."""
 
 
 def _with_key_store(settings: Settings, work: Callable[[KeyStore], Awaitable[T]]) -> T:
@@ -127,6 +242,160 @@ def _with_key_store(settings: Settings, work: Callable[[KeyStore], Awaitable[T]]
         raise click.ClickException(exc.message) from None
 
 
+class _NoLimit(Enum):
+    """What `none` (or `all` for --models) turns an option into: the limit is lifted."""
+
+    NO_LIMIT = "none"
+
+
+NO_LIMIT = _NoLimit.NO_LIMIT
+
+
+class _Count(click.ParamType[int | _NoLimit, str]):
+    name = "N|none"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> int | _NoLimit:
+        if value.strip().lower() == "none":
+            return NO_LIMIT
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail("give a whole number of at least 1, or none", param, ctx)
+        return count
+
+
+class _Usd(click.ParamType[float | _NoLimit, str]):
+    name = "USD|none"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | _NoLimit:
+        if value.strip().lower() == "none":
+            return NO_LIMIT
+        try:
+            amount = float(value.strip().removeprefix("$"))
+        except ValueError:
+            amount = -1.0
+        if not 0 <= amount < float("inf"):
+            self.fail("give an amount of US dollars such as 5 or 12.50, or none", param, ctx)
+        return amount
+
+
+class _Models(click.ParamType[list[str] | _NoLimit, str]):
+    name = "MODEL,...|all"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[str] | _NoLimit:
+        if value.strip().lower() == "all":
+            return NO_LIMIT
+        models = [model.strip() for model in value.split(",") if model.strip()]
+        if not models:
+            self.fail("give model names separated by commas (sonnet,gpt-4), or all", param, ctx)
+        return models
+
+
+_DURATION = re.compile(r"(\d+)\s*([mhdw])")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class _Expiry(click.ParamType[datetime | _NoLimit, str]):
+    name = "WHEN|none"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime | _NoLimit:
+        text = value.strip().lower()
+        if text == "none":
+            return NO_LIMIT
+        now = datetime.now(UTC)
+        duration = _DURATION.fullmatch(text)
+        if duration is not None:
+            amount, unit = duration.groups()
+            return now + timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            self.fail(
+                "give a date (2026-12-31), a date and time (2026-12-31T18:00, UTC unless it has an "
+                "offset), a duration from now (90m, 12h, 30d, 2w), or none",
+                param,
+                ctx,
+            )
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment <= now:
+            self.fail(f"{moment:%Y-%m-%d %H:%M} UTC is in the past", param, ctx)
+        return moment
+
+
+def _limit_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The per-key limit options that `keys create` and `keys update` share."""
+    options = [
+        click.option("--rpm", type=_Count(), help="Most requests per minute; none: no limit."),
+        click.option("--concurrency", type=_Count(), help="Most requests at once; none: no limit."),
+        click.option(
+            "--models",
+            type=_Models(),
+            help="Comma-separated models the key may use (a name allows its aliases too); all: any.",
+        ),
+        click.option(
+            "--expires",
+            type=_Expiry(),
+            help="When the key stops working: a date or date and time (UTC unless given), or a "
+            "duration from now such as 30d, 12h, 2w; none: never.",
+        ),
+        click.option(
+            "--budget-usd",
+            type=_Usd(),
+            help="Most the key may spend, in US dollars of Claude Code's reported cost; none: no budget.",
+        ),
+        click.option(
+            "--budget-period",
+            type=click.Choice([*BUDGET_PERIODS, "none"]),
+            help="When the spend starts again from zero (UTC; weeks start on Monday); none: never.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _limits_from_options(options: dict[str, Any]) -> KeyLimits:
+    """The limits the options name: an option left out is not in them, `none` is None."""
+    names = {
+        "rpm": "rpm_limit",
+        "concurrency": "concurrency_limit",
+        "models": "allowed_models",
+        "expires": "expires_at",
+        "budget_usd": "budget_usd",
+        "budget_period": "budget_period",
+    }
+    limits: dict[str, Any] = {}
+    for option, limit in names.items():
+        value = options.get(option)
+        if value is not None:
+            limits[limit] = None if value in (NO_LIMIT, "none") else value
+    return cast(KeyLimits, limits)
+
+
+def _describe_limits(record: ApiKey) -> str:
+    limits = []
+    if record.rpm_limit is not None:
+        limits.append(f"{record.rpm_limit} requests per minute")
+    if record.concurrency_limit is not None:
+        limits.append(f"{record.concurrency_limit} at once")
+    if record.allowed_models is not None:
+        limits.append(f"models {', '.join(record.allowed_models)}")
+    if record.expires_at is not None:
+        limits.append(f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC")
+    if record.budget_usd is not None:
+        period = f" per {record.budget_period}" if record.budget_period else ""
+        limits.append(f"budget ${record.budget_usd:.2f}{period}")
+    return "Limits: " + ("; ".join(limits) if limits else "none")
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="A name that says who or what uses the key.")
 @click.option(
@@ -134,7 +403,8 @@ def _with_key_store(settings: Settings, work: Callable[[KeyStore], Awaitable[T]]
     envvar="CLAUDE_CODE_OAUTH_TOKEN",
     help="The Claude OAuth token (sk-ant-oat01-...) the key runs with; default: CLAUDE_CODE_OAUTH_TOKEN.",
 )
-def create_key(name: str, oauth_token: str | None) -> None:
+@_limit_options
+def create_key(name: str, oauth_token: str | None, **options: Any) -> None:
     """Creates an API key and prints it once."""
     settings = _settings()
     if not oauth_token:
@@ -142,16 +412,32 @@ def create_key(name: str, oauth_token: str | None) -> None:
             "Invalid OAuth token: none given. Pass --oauth-token or set CLAUDE_CODE_OAUTH_TOKEN "
             "(`claude setup-token` prints a long-lived one)."
         )
-    record, api_key = _with_key_store(settings, lambda store: store.create_key(name, oauth_token))
-    click.echo(f"Created key {record.id} ({record.name}). It is shown only this once:")
+    limits = _limits_from_options(options)
+    record, api_key = _with_key_store(settings, lambda store: store.create_key(name, oauth_token, **limits))
+    click.echo(f"Created key {record.id} ({record.name}). {_describe_limits(record)}.")
+    click.echo("The key is shown only this once:")
     click.echo(api_key)
+
+
+@keys.command("update")
+@click.argument("key_id")
+@_limit_options
+def update_key(key_id: str, **options: Any) -> None:
+    """Changes the limits of a key; options left out stay as they are."""
+    limits = _limits_from_options(options)
+    if not limits:
+        raise click.ClickException("Nothing to change: give at least one limit (see --help).")
+    record = _with_key_store(_settings(), lambda store: store.update_key(key_id, **limits))
+    if record is None:
+        raise click.ClickException(f"No key with id {key_id}.")
+    click.echo(f"Updated key {record.id} ({record.name}). {_describe_limits(record)}.")
 
 
 @keys.command("list")
 def list_keys() -> None:
     """Lists every key: id, name, prefix, created, last used, status."""
     records = _with_key_store(_settings(), lambda store: store.list_keys())
-    rows = [("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "STATUS")]
+    rows = [("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "STATUS", "TOKEN")]
     rows += [
         (
             r.id,
@@ -159,11 +445,15 @@ def list_keys() -> None:
             r.prefix,
             _when(r.created_at),
             _when(r.last_used_at),
-            "active" if r.is_active else "revoked",
+            "revoked" if r.revoked_at else "expired" if not r.is_active else "active",
+            r.token_health.summary,
         )
         for r in records
     ]
     _print_table(rows)
+    for r in records:
+        if r.token_health.state == "rejected":
+            click.echo(f"\n{r.id}: {r.token_health.detail}")
 
 
 @keys.command("revoke")
@@ -186,6 +476,22 @@ def _print_table(rows: list[tuple[Any, ...]]) -> None:
         click.echo(
             "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+@main.command()
+@click.option(
+    "--check-tokens",
+    is_flag=True,
+    help="Also send one minimal request per active key to check its OAuth token upstream.",
+)
+def doctor(check_tokens: bool) -> None:
+    """Checks configuration, data directory, database, Redis, Claude Code and certificate."""
+    settings = _settings()
+    findings = asyncio.run(diagnose(settings, check_tokens_upstream=check_tokens))
+    _print_table([("CHECK", "STATUS", "DETAIL"), *((f.check, f.status, f.detail) for f in findings)])
+    problems = sum(1 for f in findings if f.status is Status.PROBLEM)
+    if problems:
+        raise click.ClickException(f"{problems} problem(s) found.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from claude_code_api.security.certs import default_paths
@@ -200,6 +200,16 @@ class Settings(BaseSettings):
     def _empty_path_is_unset(cls, value: Any) -> Any:
         return value or None
 
+    @model_validator(mode="after")
+    def _shared_database_needs_a_shared_secret(self) -> Settings:
+        if self.database_url and not self.database_url.startswith("sqlite") and not self.secret_key:
+            # Each instance would generate its own secret and fail to decrypt the others' tokens.
+            raise ValueError(
+                "SECRET_KEY must be set when DATABASE_URL names a shared database: every instance "
+                "needs the same secret to read the OAuth tokens the others stored"
+            )
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The key store's URL: DATABASE_URL, or the SQLite file in DATA_DIR."""
@@ -227,7 +237,7 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
             # The value is left out on purpose: it may be a secret.
-            problems.append(f"{name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{str(error['loc'][0]).upper()}: {message}" if error["loc"] else message)
         raise ConfigurationError("; ".join(problems)) from None

@@ -24,13 +24,17 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log collectors."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
         }
+        # Structured fields a caller passes as `extra={"fields": {...}}` (the access log's); the
+        # fields above win over a field of the same name.
+        for name, value in getattr(record, "fields", {}).items():
+            entry.setdefault(name, value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -51,6 +55,11 @@ def configure_logging(level: str, json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # access.py writes one line per request (with its key id and model); uvicorn's own would repeat
+    # it. With no handler anywhere above it, uvicorn does not even format its lines.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False

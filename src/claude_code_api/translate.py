@@ -65,6 +65,8 @@ _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,(?
 CLIENT_TOOL_PREFIX = "mcp__client__"
 # Claude Code's tool that carries a structured (JSON) answer.
 STRUCTURED_OUTPUT_TOOL = "StructuredOutput"
+# The model name of the assistant messages Claude Code writes itself (errors, interrupted turns).
+SYNTHETIC_MODEL = "<synthetic>"
 
 # Claude Code starts a turn only on a new user prompt. When the conversation ends with tool results,
 # those go into the replayed history and this prompt asks Claude to go on from them.
@@ -118,8 +120,13 @@ class ClaudeRequest:
     output_schema: dict[str, Any] | None = None
 
 
-def translate_request(request: ChatCompletionRequest, model: ModelChoice) -> ClaudeRequest:
-    """Turns a validated chat request into a Claude request; refuses what Claude cannot honour."""
+def translate_request(
+    request: ChatCompletionRequest, model: ModelChoice, *, fetch_image_urls: bool = False
+) -> ClaudeRequest:
+    """Turns a validated chat request into a Claude request; refuses what Claude cannot honour.
+
+    With `fetch_image_urls`, http(s) image URLs become URL sources for images.py to fetch.
+    """
     refuse_unsupported_parameters(request)
     system_parts: list[str] = []
     turns: list[ClaudeTurn] = []
@@ -127,23 +134,8 @@ def translate_request(request: ChatCompletionRequest, model: ModelChoice) -> Cla
         if isinstance(message, OpenAISystemMessage | DeveloperMessage):
             system_parts.append(_plain_text(message.content))
             continue
-        turn = _claude_turn(message, index)
-        if turns and turns[-1].role == turn.role:
-            # Claude expects alternating roles; OpenAI allows repeats, which mean one longer turn.
-            turns[-1] = ClaudeTurn(turn.role, turns[-1].content + turn.content)
-        else:
-            turns.append(turn)
-    if not turns:
-        raise InvalidRequestError("'messages' must contain at least one user message.", param="messages")
-    if turns[-1].role != "user":
-        raise InvalidRequestError(
-            "The last message must come from the user (or a tool); "
-            "continuing a partial assistant message is not supported.",
-            param="messages",
-        )
-    history, prompt = tuple(turns[:-1]), turns[-1].content
-    if any(block["type"] == "tool_result" for block in prompt):
-        history, prompt = tuple(turns), ({"type": "text", "text": TOOL_RESULTS_PROMPT},)
+        turns.append(_claude_turn(message, index, fetch_image_urls))
+    history, prompt = claude_conversation(turns, param="messages")
     tools = client_tools(request)
     system_parts.append(tool_choice_instruction(request, tools))
     stop = request.stop
@@ -161,6 +153,34 @@ def translate_request(request: ChatCompletionRequest, model: ModelChoice) -> Cla
     )
 
 
+def claude_conversation(
+    turns: Iterable[ClaudeTurn], *, param: str
+) -> tuple[tuple[ClaudeTurn, ...], tuple[ContentBlock, ...]]:
+    """Splits a conversation into earlier turns and the prompt, which must be the user's.
+
+    Claude expects alternating roles; the APIs allow repeats, which mean one longer turn. When the
+    conversation ends with tool results, they go into the history and the prompt asks Claude to go on.
+    """
+    merged: list[ClaudeTurn] = []
+    for turn in turns:
+        if merged and merged[-1].role == turn.role:
+            merged[-1] = ClaudeTurn(turn.role, merged[-1].content + turn.content)
+        else:
+            merged.append(turn)
+    if not merged:
+        raise InvalidRequestError(f"'{param}' must contain at least one user message.", param=param)
+    if merged[-1].role != "user":
+        raise InvalidRequestError(
+            "The last message must come from the user (or a tool); "
+            "continuing a partial assistant message is not supported.",
+            param=param,
+        )
+    history, prompt = tuple(merged[:-1]), merged[-1].content
+    if any(block["type"] == "tool_result" for block in prompt):
+        history, prompt = tuple(merged), ({"type": "text", "text": TOOL_RESULTS_PROMPT},)
+    return history, prompt
+
+
 def client_tools(request: ChatCompletionRequest) -> tuple[ClientTool, ...]:
     """The functions Claude may call: none when `tool_choice` is "none"."""
     if not request.tools or request.tool_choice == "none":
@@ -172,14 +192,15 @@ def client_tools(request: ChatCompletionRequest) -> tuple[ClientTool, ...]:
         ClientTool(
             name=tool.function.name,
             description=tool.function.description or tool.function.name,
-            input_schema=_object_schema(tool.function.parameters),
+            input_schema=tool_input_schema(tool.function.parameters),
         )
         for tool in request.tools
     )
 
 
-def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
-    # Claude needs an object schema with properties; OpenAI lets a function take no parameters.
+def tool_input_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """A function's parameters as Claude's tool input schema: an object with properties."""
+    # OpenAI lets a function take no parameters.
     schema = dict(parameters or {})
     schema.setdefault("type", "object")
     schema.setdefault("properties", {})
@@ -189,17 +210,29 @@ def _object_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
 def tool_choice_instruction(request: ChatCompletionRequest, tools: tuple[ClientTool, ...]) -> str:
     """System text for what Claude Code cannot set itself: a required tool, one call at a time."""
     choice = request.tool_choice
-    lines = []
+    named = None
     if isinstance(choice, NamedToolChoice):
-        if choice.function.name not in {tool.name for tool in tools}:
+        named = choice.function.name
+        if named not in {tool.name for tool in tools}:
             raise InvalidRequestError(
-                f"tool_choice names '{choice.function.name}', which is not in 'tools'.",
-                param="tool_choice",
+                f"tool_choice names '{named}', which is not in 'tools'.", param="tool_choice"
             )
-        lines.append(f"You must answer by calling the tool {CLIENT_TOOL_PREFIX}{choice.function.name}.")
-    elif choice == "required" and tools:
+    return tool_use_instruction(
+        named=named,
+        required=choice == "required" and bool(tools),
+        one_call=bool(tools) and request.parallel_tool_calls is False,
+    )
+
+
+def tool_use_instruction(*, named: str | None = None, required: bool = False, one_call: bool = False) -> str:
+    """System text for a tool choice Claude Code cannot pass upstream: a named or required tool call,
+    at most one call."""
+    lines = []
+    if named is not None:
+        lines.append(f"You must answer by calling the tool {CLIENT_TOOL_PREFIX}{named}.")
+    elif required:
         lines.append("You must answer by calling one or more of the available tools.")
-    if tools and request.parallel_tool_calls is False:
+    if one_call:
         lines.append("Call at most one tool in your answer.")
     return " ".join(lines)
 
@@ -272,9 +305,9 @@ def _effort(reasoning_effort: str | None) -> str | None:
     return {"none": "low", "minimal": "low", "xhigh": "high"}.get(reasoning_effort, reasoning_effort)
 
 
-def _claude_turn(message: ChatMessage, index: int) -> ClaudeTurn:
+def _claude_turn(message: ChatMessage, index: int, fetch_image_urls: bool) -> ClaudeTurn:
     if isinstance(message, UserMessage):
-        return ClaudeTurn("user", _user_content(message, index))
+        return ClaudeTurn("user", _user_content(message, index, fetch_image_urls))
     if isinstance(message, OpenAIAssistantMessage):
         return ClaudeTurn("assistant", _assistant_content(message, index))
     if isinstance(message, ToolMessage):
@@ -287,7 +320,7 @@ def _claude_turn(message: ChatMessage, index: int) -> ClaudeTurn:
     raise InvalidRequestError(f"Unexpected message role at messages[{index}].")
 
 
-def _user_content(message: UserMessage, index: int) -> tuple[ContentBlock, ...]:
+def _user_content(message: UserMessage, index: int, fetch_image_urls: bool) -> tuple[ContentBlock, ...]:
     if isinstance(message.content, str):
         return (_text_block(message.content, index),)
     blocks: list[ContentBlock] = []
@@ -296,7 +329,7 @@ def _user_content(message: UserMessage, index: int) -> tuple[ContentBlock, ...]:
         if isinstance(part, TextPart):
             blocks.append(_text_block(part.text, index))
         elif isinstance(part, ImagePart):
-            blocks.append(image_block_from_data_url(part.image_url.url, where))
+            blocks.append(image_block_from_url(part.image_url.url, where, fetch_allowed=fetch_image_urls))
         else:
             raise UnsupportedParameterError(where, f"content parts of type '{part.type}'.")
     if not blocks:
@@ -357,6 +390,20 @@ def _plain_text(content: str | list[TextPart]) -> str:
     return "\n".join(part.text for part in content)
 
 
+def image_block_from_url(url: str, where: str, *, fetch_allowed: bool = False) -> ContentBlock:
+    """An image block for an image URL: a `data:` URL inline; an http(s) URL as a URL source, which
+    images.py fetches before the run, when the administrator allows it (else a 400)."""
+    if url[:8].lower().startswith(("http://", "https://")):
+        if fetch_allowed:
+            return {"type": "image", "source": {"type": "url", "url": url}}
+        raise UnsupportedParameterError(
+            where,
+            "image URLs must be data: URLs (base64 PNG, JPEG, GIF or WebP); this gateway does not "
+            "fetch http(s) images unless its administrator allows it (IMAGE_URL_FETCH).",
+        )
+    return image_block_from_data_url(url, where)
+
+
 def image_block_from_data_url(url: str, where: str) -> ContentBlock:
     """Turns a `data:` image URL into an Anthropic base64 image block; 400 when it is not one."""
     if not url.startswith("data:"):
@@ -366,17 +413,23 @@ def image_block_from_data_url(url: str, where: str) -> ContentBlock:
     match = _DATA_URL.match(url)
     if match is None:
         raise InvalidRequestError(f"{where}: the image is not a base64 data: URL.", param=where)
-    media_type = match["media"].lower()
+    return image_block_from_base64(match["media"], match["data"], where)
+
+
+def image_block_from_base64(media_type: str, data: str, where: str) -> ContentBlock:
+    """An Anthropic base64 image block, once its type and data are checked; 400 when they are bad."""
+    media_type = media_type.lower()
     if media_type not in IMAGE_MEDIA_TYPES:
         raise InvalidRequestError(
             f"{where}: image type '{media_type}' is not supported; use PNG, JPEG, GIF or WebP.",
             param=where,
         )
-    data = match["data"]
     try:
-        base64.b64decode(data, validate=True)
+        decoded = base64.b64decode(data, validate=True)
     except binascii.Error:
-        raise InvalidRequestError(f"{where}: the image's base64 data is invalid.", param=where) from None
+        decoded = b""
+    if not decoded:
+        raise InvalidRequestError(f"{where}: the image's base64 data is invalid.", param=where)
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
@@ -540,7 +593,8 @@ class ClaudeStreamReader:
                 return []
             return self._read_stream_event(message.event)
         if isinstance(message, AssistantMessage) and message.parent_tool_use_id is None:
-            if message.message_id in self._streamed_ids:
+            if message.message_id in self._streamed_ids or message.model == SYNTHETIC_MODEL:
+                # A synthetic message is the CLI's own prose about a failure; it names the upstream.
                 return []
             return self._read_unstreamed(message)
         if isinstance(message, SystemMessage) and message.subtype == "init":
@@ -671,6 +725,7 @@ class StopScanner:
         self._hold = max((len(s) for s in stop_sequences), default=1) - 1
         self._pending = ""
         self.stopped = False
+        self.matched: str | None = None
 
     def feed(self, text: str) -> str:
         """Returns the text that can be released now."""
@@ -679,8 +734,9 @@ class StopScanner:
         if not self._stops:
             return text
         self._pending += text
-        cut = min((i for i in (self._pending.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
+        found = [(i, s) for s in self._stops if (i := self._pending.find(s)) >= 0]
+        if found:
+            cut, self.matched = min(found, key=lambda position: position[0])
             self.stopped = True
             released, self._pending = self._pending[:cut], ""
             return released

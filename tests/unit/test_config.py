@@ -114,6 +114,10 @@ def test_configured_tls_files_win(monkeypatch, tmp_path):
         ("MAX_CLAUDE_PROCESSES", "4", "max_claude_processes", 4),
         ("QUEUE_TIMEOUT", "0", "queue_timeout", 0.0),
         ("RUN_DIR", "/srv/runs", "run_dir", Path("/srv/runs")),
+        ("REDIS_URL", "redis://:pw@cache:6379/2", "redis_url", "redis://:pw@cache:6379/2"),
+        ("REDIS_URL", "rediss://cache:6380", "redis_url", "rediss://cache:6380"),
+        ("REDIS_URL", "unix:///run/redis.sock", "redis_url", "unix:///run/redis.sock"),
+        ("REDIS_KEY_PREFIX", "gateway-eu", "redis_key_prefix", "gateway-eu"),
         ("port", "9001", "port", 9001),
     ],
 )
@@ -150,6 +154,7 @@ def test_claude_tools_is_split_on_commas(monkeypatch, value, tools):
         ("ANTHROPIC_BASE_URL", "anthropic_base_url"),
         ("TLS_CERT_FILE", "tls_cert_file"),
         ("TLS_KEY_FILE", "tls_key_file"),
+        ("REDIS_URL", "redis_url"),
     ],
 )
 def test_empty_optional_variable_counts_as_unset(monkeypatch, variable, field):
@@ -193,6 +198,9 @@ def test_configured_database_url_wins(monkeypatch):
         ("WARM_IDLE_SECONDS", "0"),
         ("MAX_CLAUDE_PROCESSES", "0"),
         ("QUEUE_TIMEOUT", "-1"),
+        ("REDIS_URL", "http://:S3cretPw@cache:6379"),
+        ("REDIS_URL", "cache:6379"),
+        ("REDIS_KEY_PREFIX", ""),
     ],
 )
 def test_bad_variable_gives_configuration_error_naming_it(monkeypatch, variable, value):

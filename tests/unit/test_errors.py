@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from claude_code_api.errors import (
@@ -10,6 +12,8 @@ from claude_code_api.errors import (
     GatewayError,
     InvalidOAuthTokenError,
     InvalidRequestError,
+    KeyExpiredError,
+    LimitStoreUnavailableError,
     ModelNotFoundError,
     NotFoundError,
     PayloadTooLargeError,
@@ -23,6 +27,8 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
     UpstreamTimeoutError,
 )
+
+NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
 ERRORS = [
     # (error, status, type, code, parent class)
@@ -44,9 +50,11 @@ ERRORS = [
     (RateLimitError("slow"), 429, "rate_limit_error", "rate_limit_exceeded", GatewayError),
     (UpstreamRateLimitError("slow"), 429, "rate_limit_error", "upstream_rate_limited", RateLimitError),
     (QuotaExceededError("out"), 429, "insufficient_quota", "insufficient_quota", RateLimitError),
+    (KeyExpiredError(NEW_YEAR), 429, "rate_limit_error", "api_key_expired", RateLimitError),
     (UpstreamError("502"), 502, "api_error", "upstream_error", GatewayError),
     (UpstreamAuthenticationError("401"), 502, "api_error", "upstream_authentication_failed", UpstreamError),
     (ClaudeUnavailableError("down"), 503, "api_error", "claude_unavailable", GatewayError),
+    (LimitStoreUnavailableError("down"), 503, "api_error", "limit_store_unavailable", GatewayError),
     (UpstreamTimeoutError("slow"), 504, "api_error", "upstream_timeout", GatewayError),
     (TokenDecryptionError(), 500, "api_error", "token_decryption_failed", GatewayError),
 ]
@@ -99,6 +107,7 @@ def test_error_names_its_parameter(error, param, message):
         (UpstreamError("502"), {}),
         (ClaudeUnavailableError("down"), {}),
         (QuotaExceededError("out"), {"x-should-retry": "false"}),
+        (KeyExpiredError(NEW_YEAR), {"x-should-retry": "false"}),
         (UpstreamAuthenticationError("401"), {"x-should-retry": "false"}),
         (TokenDecryptionError(), {"x-should-retry": "false"}),
     ],
@@ -143,3 +152,8 @@ def test_token_decryption_error_tells_the_administrator_what_to_do():
     error = TokenDecryptionError()
     assert "secret key" in error.message
     assert "re-create the key" in error.message
+
+
+def test_an_expired_key_is_told_when_it_expired_in_utc():
+    expired_at = datetime(2026, 1, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert KeyExpiredError(expired_at).message.startswith("This API key expired on 2026-01-01 07:30 UTC.")

@@ -9,20 +9,22 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from claude_code_api import __version__, catalog
 from claude_code_api.access import note_caller, note_run
-from claude_code_api.chat import RunReport, complete_chat, stream_chat
+from claude_code_api.chat import ReportSink, RunReport, complete_chat, is_final_chunk, stream_chat
 from claude_code_api.errors import (
     AuthenticationError,
     InvalidRequestError,
     KeyExpiredError,
     PayloadTooLargeError,
 )
+from claude_code_api.images import inline_image_urls
+from claude_code_api.messages_api import anthropic_model, anthropic_model_list
 from claude_code_api.runner import RunSpec
 from claude_code_api.schemas import ChatCompletionRequest
 from claude_code_api.security.ratelimit import Lease
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 COST_HEADER = "x-claude-cost-usd"
+# Anthropic's clients send it with every request; OpenAI's never do.
+ANTHROPIC_VERSION_HEADER = "anthropic-version"
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -48,17 +52,20 @@ GatewayDep = Annotated["Gateway", Depends(get_gateway)]
 
 
 async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCredentials:
-    """The key named by `Authorization: Bearer sk-...`; 401 when missing, unknown or revoked.
+    """The key named by `Authorization: Bearer sk-...` (or, as Anthropic's clients send it,
+    `x-api-key: sk-...`); 401 when missing, unknown or revoked.
 
     An expired key gets a 429 that says so and tells the client not to retry. Lookups are cached for
     a second (KEY_CACHE_SECONDS): a key revoked on another instance is refused here within that time.
     """
     header = request.headers.get("authorization", "")
     scheme, _, api_key = header.partition(" ")
-    api_key = api_key.strip()
-    if scheme.lower() != "bearer" or not api_key:
+    api_key = api_key.strip() if scheme.lower() == "bearer" else ""
+    api_key = api_key or request.headers.get("x-api-key", "").strip()
+    if not api_key:
         raise AuthenticationError(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'; "
+            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...' "
+            "(or as 'x-api-key: sk-...'); "
             "keys are made on the admin site or with `claude-code-api keys create`."
         )
     credentials = await gateway.keys.identify(api_key)
@@ -66,9 +73,9 @@ async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCrede
         raise AuthenticationError(
             f"Incorrect API key provided: {_masked(api_key)}. It is unknown or revoked."
         )
+    note_caller(credentials.key.id)
     if credentials.key.expires_at is not None and not credentials.key.is_active:
         raise KeyExpiredError(credentials.key.expires_at)
-    note_caller(credentials.key.id)
     return credentials
 
 
@@ -78,11 +85,13 @@ CallerKey = Annotated[KeyCredentials, Depends(authenticate_caller)]
 def event_stream(events: AsyncIterator[bytes], lease: Lease) -> StreamingResponse:
     """An SSE response that holds the caller's concurrency `lease` until the stream is over.
 
-    The stream releases it when it ends or is closed; when the client leaves before the first byte,
-    Starlette never starts the stream, and the background task releases it instead.
+    The stream releases it as the answer's final chunk (for chat, the one ending in `[DONE]`) goes
+    out, or when it ends or is closed; when the client leaves before the first byte, Starlette never
+    starts the stream, and the background task releases it.
     """
+    held = lease.release_after(events, last=is_final_chunk)
     return StreamingResponse(
-        lease.release_after(events),
+        held,
         media_type="text/event-stream",
         headers=STREAM_HEADERS,
         background=BackgroundTask(lease.release),
@@ -181,13 +190,55 @@ def _param_path(location: Sequence[str | int]) -> str:
     return path
 
 
+def usage_reporter(gateway: Gateway, caller: KeyCredentials, endpoint: str) -> ReportSink:
+    """Where a route's runs are reported: the access record and the key's usage."""
+
+    def report(run: RunReport) -> None:
+        note_run(run)
+        gateway.record_usage(
+            UsageRecord(
+                key_id=caller.key.id,
+                created_at=datetime.now(UTC),
+                endpoint=endpoint,
+                model=run.model,
+                status=run.status,
+                input_tokens=run.usage.input_tokens,
+                output_tokens=run.usage.output_tokens,
+                cache_creation_tokens=run.usage.cache_creation_tokens,
+                cache_read_tokens=run.usage.cache_read_tokens,
+                cost_usd=run.cost_usd or 0.0,
+                first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
+                total_ms=round(run.total_ms),
+            )
+        )
+
+    return report
+
+
+def cost_headers(run: RunReport) -> dict[str, str] | None:
+    """The `x-claude-cost-usd` header: what Claude Code reports the run cost, at list price."""
+    return {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
+
+
 @router.get("/v1/models")
-async def list_models(caller: CallerKey) -> Response:
+async def list_models(
+    request: Request,
+    caller: CallerKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> Response:
+    if ANTHROPIC_VERSION_HEADER in request.headers:
+        page = anthropic_model_list(catalog.model_ids(), limit=limit, after_id=after_id, before_id=before_id)
+        return _json(page)
     return _json(catalog.openai_model_list())
 
 
 @router.get("/v1/models/{model_id:path}")
-async def retrieve_model(model_id: str, caller: CallerKey) -> Response:
+async def retrieve_model(request: Request, model_id: str, caller: CallerKey) -> Response:
+    if ANTHROPIC_VERSION_HEADER in request.headers:
+        catalog.resolve_model(model_id)
+        return _json(anthropic_model(model_id))
     return _json(catalog.openai_model(model_id))
 
 
@@ -207,30 +258,16 @@ async def health(gateway: GatewayDep) -> Response:
 async def chat_completions(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
     body = await read_body(request, gateway.settings.max_request_bytes)
     chat = parse_chat_request(body)
+    settings = gateway.settings
     async with gateway.limiter.admit(caller.key, chat.model) as lease:
-        claude_request = translate_request(chat, catalog.resolve_model(chat.model))
+        claude_request = translate_request(
+            chat, catalog.resolve_model(chat.model), fetch_image_urls=settings.image_url_fetch
+        )
+        claude_request = await inline_image_urls(claude_request, settings)
         spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
         completion_id = f"chatcmpl-{_random_id()}"
         created = int(time.time())
-
-        def report(run: RunReport) -> None:
-            note_run(run)
-            gateway.record_usage(
-                UsageRecord(
-                    key_id=caller.key.id,
-                    created_at=datetime.now(UTC),
-                    endpoint="chat.completions",
-                    model=run.model,
-                    status=run.status,
-                    input_tokens=run.usage.input_tokens,
-                    output_tokens=run.usage.output_tokens,
-                    cache_creation_tokens=run.usage.cache_creation_tokens,
-                    cache_read_tokens=run.usage.cache_read_tokens,
-                    cost_usd=run.cost_usd or 0.0,
-                    first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
-                    total_ms=round(run.total_ms),
-                )
-            )
+        report = usage_reporter(gateway, caller, "chat.completions")
 
         if chat.stream:
             include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
@@ -246,8 +283,7 @@ async def chat_completions(request: Request, caller: CallerKey, gateway: Gateway
         completion, run = await complete_chat(
             gateway.runner, spec, completion_id=completion_id, created=created, report=report
         )
-        headers = {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
-        return _json(completion, headers=headers)
+        return _json(completion, headers=cost_headers(run))
 
 
 def _random_id() -> str:

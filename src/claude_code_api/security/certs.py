@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import ssl
 from collections.abc import Iterable
@@ -26,6 +27,10 @@ CERT_FILE_NAME = "cert.pem"
 KEY_FILE_NAME = "key.pem"
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_VALID_DAYS = 365
+
+# Letters, digits and hyphens in dot-separated labels, optionally behind one leading wildcard label.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"(\*\.)?({_LABEL}\.)*{_LABEL}")
 
 # Browsers accept a certificate issued a little in the future of their own clock poorly; backdating by an
 # hour absorbs ordinary clock skew between the server and its visitors.
@@ -165,7 +170,10 @@ def _general_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        return x509.DNSName(host)
+        pass
+    if _DNS_NAME.fullmatch(host) is None:
+        raise ValueError(f"{host!r} is neither an IP address nor a DNS name")
+    return x509.DNSName(host.lower())
 
 
 def _unique(names: list[str]) -> list[str]:

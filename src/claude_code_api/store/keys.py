@@ -1,18 +1,22 @@
 """KeyStore: creates, authenticates, lists, updates and revokes API keys; returns records, not rows.
 
 A key's OAuth token is stored encrypted; the full API key is returned once and only its hash kept.
+Successful lookups may be cached in this process for `cache_seconds` (the gateway uses one second): a
+key revoked or changed here is forgotten at once, one revoked by another instance within that time.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypedDict, Unpack
 
 from sqlalchemy import or_, select, update
 
-from claude_code_api.errors import InvalidOAuthTokenError, InvalidRequestError
+from claude_code_api import catalog
+from claude_code_api.errors import InvalidOAuthTokenError, InvalidRequestError, ModelNotFoundError
 from claude_code_api.security.apikeys import (
     generate_api_key,
     generate_key_id,
@@ -28,6 +32,10 @@ from claude_code_api.store.tables import ApiKeyRow
 OAUTH_TOKEN_PREFIX = "sk-ant-oat01-"
 NAME_MAX_CHARS = 100
 UPSTREAM_ERROR_MAX_CHARS = 1_000
+BUDGET_PERIODS = ("day", "week", "month")
+# Revocation on another instance takes effect within this time; see the module docstring.
+KEY_CACHE_SECONDS = 1.0
+_KEY_CACHE_MAX_ENTRIES = 10_000
 
 _OAUTH_TOKEN_PATTERN = re.compile(re.escape(OAUTH_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+")
 
@@ -35,7 +43,9 @@ _OAUTH_TOKEN_PATTERN = re.compile(re.escape(OAUTH_TOKEN_PREFIX) + r"[A-Za-z0-9_-
 class KeyLimits(TypedDict, total=False):
     """Per-key limits; one left out stays as it is (unset at creation), one set to None is lifted.
 
-    `authenticate` enforces `expires_at`; the rate limiter and the routes enforce the others.
+    `authenticate` refuses a key past `expires_at` (`identify` returns it, so that the API can say it
+    expired); security/ratelimit.py enforces the others. `allowed_models` holds names the catalog
+    serves; `budget_period` is one of BUDGET_PERIODS, or None for a budget over all time.
     """
 
     rpm_limit: int | None
@@ -67,6 +77,11 @@ class ApiKey:
     last_upstream_error: str | None
 
     @property
+    def token_health(self) -> TokenHealth:
+        """How the key's OAuth token fared upstream last."""
+        return token_health(self)
+
+    @property
     def is_active(self) -> bool:
         """Tells whether the key is usable now: not revoked and not expired."""
         return self.is_active_at(datetime.now(UTC))
@@ -77,6 +92,26 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class TokenHealth:
+    """How the key's OAuth token fared upstream last: `ok`, `rejected` or `unknown` (never used)."""
+
+    state: str
+    summary: str
+    detail: str
+
+
+def token_health(key: ApiKey) -> TokenHealth:
+    """The token's standing from the last upstream success and rejection recorded for the key."""
+    success, failure = key.last_upstream_success_at, key.last_upstream_error_at
+    if failure is not None and (success is None or failure > success):
+        when = failure.strftime("%Y-%m-%d %H:%M")
+        return TokenHealth("rejected", f"rejected {when}", key.last_upstream_error or "rejected upstream")
+    if success is not None:
+        return TokenHealth("ok", f"ok {success.strftime('%Y-%m-%d %H:%M')}", "accepted upstream")
+    return TokenHealth("unknown", "-", "not used upstream yet")
+
+
+@dataclass(frozen=True)
 class KeyCredentials:
     """An authenticated key and the OAuth token to run Claude with; its repr omits the token."""
 
@@ -84,12 +119,25 @@ class KeyCredentials:
     oauth_token: str = field(repr=False)
 
 
-class KeyStore:
-    """API keys in the database, their OAuth tokens encrypted with `cipher`."""
+@dataclass(frozen=True)
+class _CachedKey:
+    credentials: KeyCredentials
+    stored_at: float
 
-    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+
+class KeyStore:
+    """API keys in the database, their OAuth tokens encrypted with `cipher`.
+
+    With `cache_seconds`, a successful lookup is reused for that long by this instance.
+    """
+
+    def __init__(self, database: Database, cipher: TokenCipher, *, cache_seconds: float = 0.0) -> None:
         self._database = database
         self._cipher = cipher
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, _CachedKey] = {}
+        # Bumped by every local revocation or change, so a lookup that read before it is not cached.
+        self._generation = 0
 
     async def create_key(
         self, name: str, oauth_token: str, **limits: Unpack[KeyLimits]
@@ -122,9 +170,30 @@ class KeyStore:
 
         Raises TokenDecryptionError when the stored token cannot be decrypted with this secret.
         """
+        credentials = await self.identify(full_key)
+        if credentials is None or not credentials.key.is_active:
+            return None
+        return credentials
+
+    async def identify(self, full_key: str) -> KeyCredentials | None:
+        """Returns the credentials of a key that is not revoked, expired or not; None otherwise.
+
+        Raises TokenDecryptionError when the stored token cannot be decrypted with this secret.
+        """
         if not looks_like_api_key(full_key):
             return None
         key_hash = hash_api_key(full_key)
+        # Looked up by the hash, which a caller cannot steer, so the lookup's timing tells nothing.
+        cached = self._cache.get(key_hash)
+        if cached is not None and time.monotonic() - cached.stored_at < self._cache_seconds:
+            return cached.credentials
+        generation = self._generation
+        credentials = await self._load(full_key, key_hash)
+        if credentials is not None and self._cache_seconds > 0 and generation == self._generation:
+            self._remember(key_hash, credentials)
+        return credentials
+
+    async def _load(self, full_key: str, key_hash: str) -> KeyCredentials | None:
         async with self._database.session() as session:
             row = await session.scalar(
                 select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
@@ -137,9 +206,36 @@ class KeyStore:
                 return None
             record = _to_record(row)
             encrypted_token = row.oauth_token_encrypted
-        if not record.is_active:
-            return None
         return KeyCredentials(key=record, oauth_token=self._cipher.decrypt(encrypted_token))
+
+    def _remember(self, key_hash: str, credentials: KeyCredentials) -> None:
+        now = time.monotonic()
+        if len(self._cache) >= _KEY_CACHE_MAX_ENTRIES:
+            self._cache = {
+                cached_hash: cached
+                for cached_hash, cached in self._cache.items()
+                if now - cached.stored_at < self._cache_seconds
+            }
+        self._cache[key_hash] = _CachedKey(credentials, now)
+
+    def _forget(self, key_id: str) -> None:
+        self._generation += 1
+        self._cache = {
+            cached_hash: cached
+            for cached_hash, cached in self._cache.items()
+            if cached.credentials.key.id != key_id
+        }
+
+    async def active_credentials(self) -> list[KeyCredentials]:
+        """Returns every active key with its decrypted token, for checks an operator asks for."""
+        async with self._database.session() as session:
+            rows = await session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))
+            loaded = [(_to_record(row), row.oauth_token_encrypted) for row in rows]
+        return [
+            KeyCredentials(key=record, oauth_token=self._cipher.decrypt(token))
+            for record, token in loaded
+            if record.is_active
+        ]
 
     async def list_keys(self) -> list[ApiKey]:
         """Returns every key, revoked ones included, newest first."""
@@ -174,7 +270,10 @@ class KeyStore:
                 .values(revoked_at=datetime.now(UTC))
             )
             row = await session.scalar(select(ApiKeyRow).where(where))
-            return None if row is None else _to_record(row)
+            record = None if row is None else _to_record(row)
+        if record is not None:
+            self._forget(record.id)
+        return record
 
     async def update_key(self, key_id: str, **limits: Unpack[KeyLimits]) -> ApiKey | None:
         """Changes the given limits of a key and returns it, or None if the key is unknown."""
@@ -183,7 +282,9 @@ class KeyStore:
             if limits:
                 await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(**limits))
             row = await session.get(ApiKeyRow, key_id)
-            return None if row is None else _to_record(row)
+            record = None if row is None else _to_record(row)
+        self._forget(key_id)
+        return record
 
     async def mark_used(self, key_id: str, when: datetime) -> None:
         """Records that the key served a request at `when`; never moves that time backwards."""
@@ -245,6 +346,32 @@ def _validate_limits(limits: KeyLimits) -> None:
     expires_at = limits.get("expires_at")
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidRequestError("'expires_at' needs a time zone.", param="expires_at")
+    period = limits.get("budget_period")
+    if period is not None and period not in BUDGET_PERIODS:
+        raise InvalidRequestError(
+            f"'budget_period' must be one of {', '.join(BUDGET_PERIODS)}, or unset for no period.",
+            param="budget_period",
+        )
+    models = limits.get("allowed_models")
+    if models is not None:
+        _validate_models(models)
+
+
+def _validate_models(models: list[str]) -> None:
+    if not models:
+        raise InvalidRequestError(
+            "'allowed_models' must name at least one model; leave it unset to allow every model.",
+            param="allowed_models",
+        )
+    for model in models:
+        try:
+            catalog.resolve_model(model)
+        except ModelNotFoundError:
+            raise InvalidRequestError(
+                f"'allowed_models' names '{model}', which this gateway does not serve; "
+                "GET /v1/models lists the models served.",
+                param="allowed_models",
+            ) from None
 
 
 def _to_record(row: ApiKeyRow) -> ApiKey:

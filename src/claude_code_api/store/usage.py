@@ -102,6 +102,15 @@ class UsageStore:
                 ) in rows
             }
 
+    async def cost_since(self, key_id: str, since: datetime | None) -> float:
+        """Returns what the key's requests cost in USD from `since` on, or in all when it is None."""
+        query = select(func.sum(UsageRecordRow.cost_usd)).where(UsageRecordRow.key_id == key_id)
+        if since is not None:
+            query = query.where(UsageRecordRow.created_at >= since)
+        async with self._database.session() as session:
+            total = await session.scalar(query)
+            return float(total or 0.0)
+
     async def timeline(
         self,
         key_id: str | None,

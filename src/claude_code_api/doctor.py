@@ -1,0 +1,183 @@
+"""`claude-code-api doctor`: what an operator would otherwise find out the hard way, checked at once.
+
+Each check returns a `Finding`; the command prints them as a table and fails when any is a problem.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import redis.asyncio as redis
+from sqlalchemy import make_url
+
+from claude_code_api.claude_process import RunSpec, bundled_cli_path
+from claude_code_api.config import Settings
+from claude_code_api.errors import GatewayError
+from claude_code_api.runner import ClaudeRunner
+from claude_code_api.security.certs import CertificateError, check_certificate, default_paths
+from claude_code_api.store.database import Database
+from claude_code_api.store.keys import KeyStore
+from claude_code_api.translate import ClaudeRequest
+
+# A certificate this close to its end is worth a warning.
+CERTIFICATE_WARNING = timedelta(days=30)
+# The smallest request that proves a token works: one short prompt, a one-token answer.
+TOKEN_PROBE_PROMPT = "Reply with OK."
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    PROBLEM = "PROBLEM"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The outcome of one check."""
+
+    check: str
+    status: Status
+    detail: str
+
+
+def check_configuration(settings: Settings) -> list[Finding]:
+    """Settings that load but are unwise."""
+    findings = [Finding("configuration", Status.OK, "every variable is valid")]
+    if settings.uses_default_admin_password:
+        findings.append(Finding("admin password", Status.WARNING, "ADMIN_PASSWORD is the default 'changeme'"))
+    return findings
+
+
+def check_data_dir(data_dir: Path) -> Finding:
+    """The data directory exists, is writable, and only its owner can read it."""
+    if not data_dir.exists():
+        return Finding("data directory", Status.WARNING, f"{data_dir} does not exist yet; serve creates it")
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        return Finding("data directory", Status.PROBLEM, f"{data_dir} is not writable by this user")
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    secret = data_dir / "secret_key"
+    if secret.exists() and stat.S_IMODE(secret.stat().st_mode) & 0o077:
+        return Finding("data directory", Status.PROBLEM, f"{secret} is readable by others: chmod 600 it")
+    if mode & 0o077:
+        return Finding("data directory", Status.WARNING, f"{data_dir} is open to others (mode {mode:o})")
+    return Finding("data directory", Status.OK, f"{data_dir} (mode {mode:o})")
+
+
+async def check_database(database: Database, url: str) -> Finding:
+    shown = make_url(url).render_as_string(hide_password=True)
+    if await database.ping():
+        return Finding("database", Status.OK, shown)
+    return Finding("database", Status.PROBLEM, f"cannot connect to {shown}")
+
+
+async def check_redis(redis_url: str | None) -> Finding:
+    if not redis_url:
+        return Finding("redis", Status.OK, "not used: limits are counted in this process")
+    client = redis.from_url(redis_url)
+    try:
+        await client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return Finding("redis", Status.PROBLEM, f"cannot reach REDIS_URL: {type(exc).__name__}")
+    finally:
+        await client.aclose()
+    return Finding("redis", Status.OK, "reachable")
+
+
+def check_claude_code() -> Finding:
+    from claude_agent_sdk._cli_version import __cli_version__
+
+    try:
+        cli = bundled_cli_path()
+    except GatewayError as exc:
+        return Finding("claude code", Status.PROBLEM, exc.message)
+    if not os.access(cli, os.X_OK):
+        return Finding("claude code", Status.PROBLEM, f"{cli} is not executable")
+    return Finding("claude code", Status.OK, f"version {__cli_version__} bundled with claude-agent-sdk")
+
+
+def check_certificate_files(settings: Settings, now: datetime) -> Finding:
+    default_cert, default_key = default_paths(settings.data_dir)
+    cert = settings.tls_cert_file or default_cert
+    key = settings.tls_key_file or default_key
+    if not cert.exists():
+        return Finding(
+            "certificate",
+            Status.WARNING,
+            f"none at {cert}: the admin site is not served (run `claude-code-api generate-certs`)",
+        )
+    try:
+        info = check_certificate(cert, key)
+    except CertificateError as exc:
+        return Finding("certificate", Status.PROBLEM, str(exc))
+    ends = info.not_valid_after.date().isoformat()
+    if info.expired_at(now):
+        return Finding("certificate", Status.PROBLEM, f"{cert} expired on {ends}")
+    if info.expired_at(now + CERTIFICATE_WARNING):
+        return Finding("certificate", Status.WARNING, f"{cert} expires on {ends}")
+    return Finding("certificate", Status.OK, f"{cert}, valid until {ends}")
+
+
+async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
+    """Sends one minimal request per active key's OAuth token and records the outcome on the key."""
+    runner = ClaudeRunner(settings.model_copy(update={"warm_processes": 0}))
+    runner.start()
+    findings = []
+    try:
+        for credentials in await keys.active_credentials():
+            name = f"token of {credentials.key.id} ({credentials.key.name})"
+            request = ClaudeRequest(
+                model="haiku",
+                system_prompt=None,
+                history=(),
+                prompt=({"type": "text", "text": TOKEN_PROBE_PROMPT},),
+                max_output_tokens=1,
+            )
+            try:
+                async with runner.run(RunSpec(credentials.oauth_token, request)) as messages:
+                    async for _ in messages:
+                        pass
+            except GatewayError as exc:
+                await keys.record_upstream_result(credentials.key.id, ok=False, error=exc.message)
+                findings.append(Finding(name, Status.PROBLEM, exc.message))
+                continue
+            await keys.record_upstream_result(credentials.key.id, ok=True)
+            findings.append(Finding(name, Status.OK, "accepted upstream"))
+    finally:
+        await runner.aclose()
+    if not findings:
+        findings.append(Finding("tokens", Status.OK, "no active keys"))
+    return findings
+
+
+async def diagnose(
+    settings: Settings, *, check_tokens_upstream: bool, now: datetime | None = None
+) -> list[Finding]:
+    """Runs every check against the configured services."""
+    now = now or datetime.now(UTC)
+    findings = [*check_configuration(settings), check_data_dir(settings.data_dir)]
+    findings.append(check_claude_code())
+    findings.append(check_certificate_files(settings, now))
+    findings.append(await check_redis(settings.redis_url))
+    database = Database.from_url(settings.resolved_database_url)
+    try:
+        findings.append(await check_database(database, settings.resolved_database_url))
+        if check_tokens_upstream and findings[-1].status is Status.OK:
+            findings += await _with_keys(settings, database, lambda keys: check_tokens(settings, keys))
+    finally:
+        await database.dispose()
+    return findings
+
+
+async def _with_keys(
+    settings: Settings, database: Database, work: Callable[[KeyStore], Awaitable[list[Finding]]]
+) -> list[Finding]:
+    from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+
+    cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+    return await work(KeyStore(database, cipher))

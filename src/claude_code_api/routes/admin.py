@@ -1,0 +1,472 @@
+"""The admin site's routes: login, token exchange, key dashboard, revoke, logout, and a JSON API for scripts.
+
+Pages are rendered on the server and work without JavaScript; `static/admin.js` only adds copy buttons,
+live filtering and an in-page revoke confirmation. `routes/admin_site.py` holds what they share: state,
+rendering, and the guard that keeps every admin route HTTPS-only.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from claude_code_api.config import Settings
+from claude_code_api.errors import (
+    AuthenticationError,
+    InvalidOAuthTokenError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from claude_code_api.routes.admin_site import (
+    AdminSite,
+    Site,
+    client_address,
+    get_site,
+    is_admin_path,
+    render_page,
+    session_csrf_token,
+    site_host,
+    site_origin,
+)
+from claude_code_api.routes.api import get_gateway, read_body, validation_error
+from claude_code_api.security.admin_auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    password_matches,
+)
+from claude_code_api.security.csrf import (
+    CSRF_FORM_FIELD,
+    CSRF_HEADER,
+    csrf_token,
+    csrf_token_matches,
+    origin_problem,
+)
+from claude_code_api.store.keys import ApiKey
+from claude_code_api.store.sessions import AdminSession, SessionStore
+from claude_code_api.store.usage import UsageTotals
+
+if TYPE_CHECKING:
+    from claude_code_api.app import Gateway
+
+_FORM_MAX_BYTES = 64 * 1024
+_LOGIN_NONCE_MAX_AGE = 60 * 60
+SETUP_TOKEN_DOCS_URL = "https://docs.anthropic.com/en/docs/claude-code/cli-reference"
+
+router = APIRouter(include_in_schema=False)
+
+GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+
+
+def _api_base_url(request: Request, settings: Settings) -> str:
+    """Where API clients reach /v1 from where this visitor stands, for the ready-to-paste examples."""
+    host = site_host(request, settings)
+    if request.url.scheme != "https":
+        # Through a TLS proxy, the API is served by the same proxy under the same name.
+        return f"https://{host}/v1"
+    hostname = urlsplit(f"//{host}").hostname or "localhost"
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    return f"http://{hostname}:{settings.port}/v1"
+
+
+# --- sessions, CSRF and the two ways to authenticate --------------------------------------------------
+
+
+async def current_session(request: Request, site: Site, gateway: GatewayDep) -> AdminSession | None:
+    """The admin session named by the session cookie, or None."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    return await SessionStore(gateway.database).find(session_id, site.fingerprint, datetime.now(UTC))
+
+
+PageSession = Annotated[AdminSession | None, Depends(current_session)]
+
+
+@dataclass(frozen=True)
+class AdminCaller:
+    """Who called an admin JSON route: a logged-in browser, or a script holding the admin password."""
+
+    via: Literal["session", "password"]
+    session: AdminSession | None
+
+
+async def authenticate_admin(
+    request: Request, site: Site, session: PageSession, gateway: GatewayDep
+) -> AdminCaller:
+    """The admin, by `Authorization: Bearer <ADMIN_PASSWORD>` or by session (then with a CSRF token).
+
+    401 without either, 403 for a session request that fails the CSRF checks, 429 while the caller's
+    address is throttled after failed passwords.
+    """
+    scheme, _, password = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and password.strip():
+        address = client_address(request, site.settings)
+        await _refuse_if_throttled(site, address)
+        if not password_matches(password.strip(), site.settings.admin_password):
+            await site.throttle.record_failure(address)
+            raise AuthenticationError("Incorrect admin password in the Authorization header.")
+        await site.throttle.record_success(address)
+        return AdminCaller("password", None)
+    if session is None:
+        raise AuthenticationError(
+            "Log in to the admin site, or send 'Authorization: Bearer <ADMIN_PASSWORD>' over HTTPS."
+        )
+    if request.method not in ("GET", "HEAD"):
+        _check_csrf(request, site, session, request.headers.get(CSRF_HEADER))
+    return AdminCaller("session", session)
+
+
+AdminUser = Annotated[AdminCaller, Depends(authenticate_admin)]
+
+
+def _check_csrf(request: Request, site: AdminSite, session: AdminSession, given: str | None) -> None:
+    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    if problem is not None:
+        raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
+    if not csrf_token_matches(session_csrf_token(site, session), given):
+        raise PermissionDeniedError(
+            "Refused as a possible cross-site request: the CSRF token is missing or wrong. "
+            "Reload the page and try again."
+        )
+
+
+async def _refuse_if_throttled(site: AdminSite, address: str) -> None:
+    wait = await site.throttle.retry_after(address)
+    if wait is not None:
+        minutes = max(1, round(wait / 60))
+        raise RateLimitError(
+            f"Too many failed logins from your address. Try again in about {minutes} minute(s).",
+            retry_after=wait,
+        )
+
+
+# --- wire shapes of the JSON API ------------------------------------------------------------------------
+
+
+class ApiKeyCreate(BaseModel):
+    """What `POST /auth/exchange` takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oauth_token: str
+    name: str = "unnamed"
+
+
+class UsagePublic(BaseModel):
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class ApiKeyPublic(BaseModel):
+    """What the admin site shows of a key: never its hash, never its OAuth token, never the full key."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    prefix: str
+    status: Literal["active", "revoked", "expired"]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    usage: UsagePublic
+
+    @classmethod
+    def of(cls, key: ApiKey, totals: UsageTotals | None, now: datetime) -> ApiKeyPublic:
+        return cls(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            status=_status(key, now),
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+            expires_at=key.expires_at,
+            usage=UsagePublic(
+                requests=totals.requests if totals else 0,
+                input_tokens=totals.input_tokens if totals else 0,
+                output_tokens=totals.output_tokens if totals else 0,
+                cost_usd=round(totals.cost_usd, 6) if totals else 0.0,
+            ),
+        )
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """The answer to an exchange: the key's record and, this once, the full key."""
+
+    api_key: str
+
+
+def _status(key: ApiKey, now: datetime) -> Literal["active", "revoked", "expired"]:
+    if key.revoked_at is not None:
+        return "revoked"
+    if not key.is_active_at(now):
+        return "expired"
+    return "active"
+
+
+def _json(body: BaseModel | dict[str, Any], status: int = 200) -> Response:
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+async def _public_keys(gateway: Gateway) -> list[ApiKeyPublic]:
+    keys = await gateway.keys.list_keys()
+    totals = await gateway.usage.totals_by_key()
+    now = datetime.now(UTC)
+    return [ApiKeyPublic.of(key, totals.get(key.id), now) for key in keys]
+
+
+def _named_like(keys: list[ApiKeyPublic], query: str) -> list[ApiKeyPublic]:
+    needle = query.strip().casefold()
+    return [key for key in keys if needle in key.name.casefold()]
+
+
+# --- login and logout -----------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of this site: "//evil.example" or "/\\evil.example" would leave it.
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target if is_admin_path(urlsplit(target).path) else "/"
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = "/login" if target == "/" else f"/login?next={quote(target, safe='')}"
+    return RedirectResponse(location, status_code=303)
+
+
+def _login_page(
+    request: Request, site: AdminSite, nonce: str | None, status: int = 200, error: str | None = None
+) -> HTMLResponse:
+    fresh = nonce is None
+    nonce = nonce or secrets.token_urlsafe(32)
+    response = render_page(
+        request,
+        "login.html",
+        status=status,
+        next=_safe_next(request.query_params.get("next")),
+        login_csrf_token=csrf_token(site.admin_key, "login", nonce),
+        error=error,
+    )
+    if fresh:
+        response.set_cookie(
+            LOGIN_COOKIE, nonce, max_age=_LOGIN_NONCE_MAX_AGE, secure=True, httponly=True, samesite="strict"
+        )
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, site: Site, session: PageSession) -> Response:
+    if session is not None:
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    return _login_page(request, site, request.cookies.get(LOGIN_COOKIE))
+
+
+@router.post("/login")
+async def login(request: Request, site: Site, gateway: GatewayDep) -> Response:
+    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    if problem is not None:
+        raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
+    address = client_address(request, site.settings)
+    await _refuse_if_throttled(site, address)
+    form = await _read_form(request)
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    expected = csrf_token(site.admin_key, "login", nonce) if nonce else ""
+    if not nonce or not csrf_token_matches(expected, form.get(CSRF_FORM_FIELD)):
+        return _login_page(
+            request, site, None, status=403, error="This login form has expired. Please sign in again."
+        )
+    if not password_matches(form.get("password", ""), site.settings.admin_password):
+        await site.throttle.record_failure(address)
+        return _login_page(request, site, nonce, status=401, error="Wrong password.")
+    await site.throttle.record_success(address)
+    session = await SessionStore(gateway.database).create(
+        site.fingerprint, site.session_lifetime, datetime.now(UTC)
+    )
+    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.session_id,
+        max_age=math.ceil(site.session_lifetime.total_seconds()),
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    response.delete_cookie(LOGIN_COOKIE, secure=True, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, site: Site, session: PageSession, gateway: GatewayDep) -> Response:
+    if session is not None:
+        form = await _read_form(request)
+        _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
+        await SessionStore(gateway.database).delete(session.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, secure=True, httponly=True, samesite="strict")
+    return response
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    body = await read_body(request, _FORM_MAX_BYTES)
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise InvalidRequestError("The form is not valid UTF-8.") from None
+
+
+# --- the exchange page ------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def exchange_form(request: Request, session: PageSession) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    return _exchange_page(request, session)
+
+
+@router.post("/")
+async def exchange_submit(
+    request: Request, site: Site, session: PageSession, gateway: GatewayDep
+) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    form = await _read_form(request)
+    _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
+    name = form.get("name", "")
+    try:
+        record, api_key = await gateway.keys.create_key(name, form.get("oauth_token", ""))
+    except InvalidOAuthTokenError as exc:
+        return _exchange_page(request, session, 400, name=name, token_error=exc.message)
+    except InvalidRequestError as exc:
+        return _exchange_page(request, session, 400, name=name, name_error=exc.message)
+    return _exchange_page(request, session, created=record, api_key=api_key)
+
+
+def _exchange_page(
+    request: Request,
+    session: AdminSession,
+    status: int = 200,
+    *,
+    name: str = "",
+    token_error: str | None = None,
+    name_error: str | None = None,
+    created: ApiKey | None = None,
+    api_key: str | None = None,
+) -> HTMLResponse:
+    site = get_site(request)
+    return render_page(
+        request,
+        "exchange.html",
+        status=status,
+        session=session,
+        name=name,
+        token_error=token_error,
+        name_error=name_error,
+        created=created,
+        api_key=api_key,
+        api_base_url=_api_base_url(request, site.settings),
+        setup_token_docs_url=SETUP_TOKEN_DOCS_URL,
+    )
+
+
+# --- the dashboard --------------------------------------------------------------------------------------
+
+
+@router.get("/admin")
+async def dashboard(request: Request, session: PageSession, gateway: GatewayDep) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    query = request.query_params.get("q", "")
+    every_key = await _public_keys(gateway)
+    revoked_id = request.query_params.get("revoked")
+    return render_page(
+        request,
+        "dashboard.html",
+        session=session,
+        keys=_named_like(every_key, query),
+        query=query,
+        summary={
+            "keys": len(every_key),
+            "active": sum(key.status == "active" for key in every_key),
+            "requests": sum(key.usage.requests for key in every_key),
+            "tokens": sum(key.usage.input_tokens + key.usage.output_tokens for key in every_key),
+        },
+        revoked=next((key for key in every_key if key.id == revoked_id), None),
+    )
+
+
+@router.get("/admin/keys/{key_id}/revoke")
+async def revoke_confirmation(
+    request: Request, key_id: str, session: PageSession, gateway: GatewayDep
+) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    key = await gateway.keys.get_key(key_id)
+    if key is None:
+        raise NotFoundError(f"No key with id {key_id}.")
+    return render_page(request, "revoke.html", session=session, key=key)
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+async def revoke_submit(
+    request: Request, key_id: str, site: Site, session: PageSession, gateway: GatewayDep
+) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    form = await _read_form(request)
+    _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
+    key = await gateway.keys.revoke_key(key_id)
+    if key is None:
+        raise NotFoundError(f"No key with id {key_id}.")
+    return RedirectResponse(f"/admin?revoked={quote(key.id)}", status_code=303)
+
+
+# --- the JSON API for scripts ---------------------------------------------------------------------------
+
+
+@router.post("/auth/exchange")
+async def exchange_api(request: Request, admin: AdminUser, gateway: GatewayDep) -> Response:
+    body = await read_body(request, _FORM_MAX_BYTES)
+    if not body.strip():
+        raise InvalidRequestError('Send a JSON object: {"oauth_token": "sk-ant-oat01-...", "name": "..."}.')
+    try:
+        create = ApiKeyCreate.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+    record, api_key = await gateway.keys.create_key(create.name, create.oauth_token)
+    public = ApiKeyPublic.of(record, None, datetime.now(UTC))
+    return _json(ApiKeyCreated(**public.model_dump(), api_key=api_key), status=201)
+
+
+@router.get("/admin/keys")
+async def list_keys_api(request: Request, admin: AdminUser, gateway: GatewayDep) -> Response:
+    keys = _named_like(await _public_keys(gateway), request.query_params.get("q", ""))
+    return _json({"object": "list", "data": [key.model_dump(mode="json") for key in keys]})
+
+
+@router.delete("/admin/keys/{key_id_or_key}")
+async def revoke_key_api(key_id_or_key: str, admin: AdminUser, gateway: GatewayDep) -> Response:
+    # The seed named this route DELETE /admin/keys/:apiKey; the public id works too, and is what to log.
+    key = await gateway.keys.revoke_key(key_id_or_key)
+    if key is None:
+        raise NotFoundError("No such key.")
+    totals = (await gateway.usage.totals_by_key()).get(key.id)
+    return _json(ApiKeyPublic.of(key, totals, datetime.now(UTC)))

@@ -1,0 +1,114 @@
+"""Anthropic's Messages API: POST /v1/messages and /v1/messages/count_tokens; thin handlers.
+
+Requests authenticate with our API key, as `x-api-key` (what the `anthropic` client sends) or as a
+bearer token. Errors on these paths, and on any request that carries `anthropic-version`, take
+Anthropic's shape (see `wants_anthropic_errors`), so the `anthropic` client raises its own exceptions.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from claude_code_api import catalog
+from claude_code_api.chat import collect_answer, stream_answer
+from claude_code_api.errors import GatewayError, InvalidRequestError
+from claude_code_api.images import inline_image_urls
+from claude_code_api.messages_api import (
+    COUNT_TOKENS_REFUSAL,
+    MessagesRequest,
+    MessageStreamEncoder,
+    anthropic_error,
+    anthropic_message,
+    translate_messages_request,
+)
+from claude_code_api.routes.api import (
+    ANTHROPIC_VERSION_HEADER,
+    CallerKey,
+    GatewayDep,
+    cost_headers,
+    event_stream,
+    read_body,
+    usage_reporter,
+    validation_error,
+)
+from claude_code_api.runner import RunSpec
+
+router = APIRouter()
+
+MESSAGES_PATH = "/v1/messages"
+
+
+@router.post(MESSAGES_PATH)
+async def create_message(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
+    settings = gateway.settings
+    body = await read_body(request, settings.max_request_bytes)
+    message = parse_messages_request(body)
+    async with gateway.limiter.admit(caller.key, message.model) as lease:
+        claude_request = translate_messages_request(
+            message, catalog.resolve_model(message.model), fetch_image_urls=settings.image_url_fetch
+        )
+        claude_request = await inline_image_urls(claude_request, settings)
+        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+        message_id = f"msg_{secrets.token_hex(12)}"
+        report = usage_reporter(gateway, caller, "messages")
+        if message.stream:
+            encoder = MessageStreamEncoder(message_id)
+            return event_stream(await stream_answer(gateway.runner, spec, encoder, report), lease)
+        answer = await collect_answer(gateway.runner, spec, report)
+        reply = anthropic_message(
+            message_id=message_id,
+            model=answer.end.run.model,
+            text=answer.text,
+            tool_calls=answer.tool_calls,
+            stop_reason=answer.end.stop_reason,
+            stop_sequence=answer.end.stop_sequence,
+            usage=answer.end.run.usage,
+        )
+        return Response(
+            orjson.dumps(reply), media_type="application/json", headers=cost_headers(answer.end.run)
+        )
+
+
+@router.post(f"{MESSAGES_PATH}/count_tokens")
+async def count_tokens(caller: CallerKey) -> Response:
+    # Counting needs Anthropic's count endpoint, which Claude Code does not expose; estimating from
+    # characters would hand clients numbers that are not the model's. So: a clear refusal.
+    raise InvalidRequestError(COUNT_TOKENS_REFUSAL)
+
+
+def parse_messages_request(body: bytes) -> MessagesRequest:
+    """Validates a Messages request strictly; every problem is a 400 naming the parameter."""
+    if not body.strip():
+        raise InvalidRequestError("The request body is empty; send a JSON object.")
+    try:
+        return MessagesRequest.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc.errors(), _document(body)) from None
+
+
+def _document(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def wants_anthropic_errors(request: Request) -> bool:
+    """Whether an error for this request takes Anthropic's shape: on the Messages API's paths, and
+    for any request from an Anthropic client (they all send `anthropic-version`)."""
+    return request.url.path.startswith(MESSAGES_PATH) or ANTHROPIC_VERSION_HEADER in request.headers
+
+
+def anthropic_error_response(error: GatewayError) -> Response:
+    """An error in Anthropic's shape, with its status and retry headers."""
+    return Response(
+        orjson.dumps(anthropic_error(error)),
+        status_code=error.status,
+        headers=error.headers(),
+        media_type="application/json",
+    )

@@ -1,0 +1,116 @@
+"""The admin site in-process, called over HTTP(S) through httpx's ASGI transport, for the admin tests.
+
+`AdminSite` opens a real Gateway on a temporary SQLite file (ASGITransport runs no lifespan) and gives
+clients that speak to it as the HTTPS listener ("https://testserver") or the plain-HTTP API port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from claude_code_api.app import Gateway, create_app
+from claude_code_api.config import Settings, load_settings
+
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+HTTPS_ORIGIN = "https://testserver"
+SAME_ORIGIN = {"origin": HTTPS_ORIGIN}
+BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+ADMIN_AUTH = {"authorization": f"Bearer {ADMIN_PASSWORD}"}
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{48}")
+
+
+def make_admin_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "admin_password": ADMIN_PASSWORD,
+        "port": 8000,
+        "https_port": 8443,
+        "log_level": "DEBUG",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+class AdminSite:
+    """One gateway app with its services, and clients to call it."""
+
+    def __init__(self, settings: Settings, gateway: Gateway) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.app = create_app(settings, gateway)
+        # The lifespan would set this; ASGITransport does not run it.
+        self.app.state.gateway = gateway
+
+    def client(self, base_url: str = HTTPS_ORIGIN, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(self.app), base_url=base_url, **kwargs)
+
+
+@asynccontextmanager
+async def open_site(settings: Settings) -> AsyncIterator[AdminSite]:
+    gateway = await Gateway.open(settings)
+    try:
+        yield AdminSite(settings, gateway)
+    finally:
+        await gateway.aclose()
+
+
+async def log_in(client: httpx.AsyncClient, password: str = ADMIN_PASSWORD) -> httpx.Response:
+    """Logs in as a browser would: fetch the form (and its cookie), post it back with its token."""
+    form = await client.get("/login")
+    token = csrf_field(form.text)
+    return await client.post(
+        "/login", data={"password": password, "csrf_token": token, "next": "/admin"}, headers=SAME_ORIGIN
+    )
+
+
+def csrf_field(html: str) -> str:
+    match = _CSRF_FIELD.search(html)
+    assert match, "no csrf_token field on the page"
+    return match.group(1)
+
+
+def csrf_meta(html: str) -> str:
+    match = _CSRF_META.search(html)
+    assert match, "no csrf-token meta tag on the page"
+    return match.group(1)
+
+
+async def session_csrf(client: httpx.AsyncClient) -> str:
+    """The CSRF token of the client's session, as the admin pages carry it."""
+    return csrf_meta((await client.get("/admin")).text)
+
+
+@pytest.fixture
+def admin_settings(tmp_path: Path) -> Settings:
+    return make_admin_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def site(admin_settings: Settings) -> AsyncIterator[AdminSite]:
+    async with open_site(admin_settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def browser(site: AdminSite) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the HTTPS listener that is not logged in."""
+    async with site.client() as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(browser: httpx.AsyncClient) -> httpx.AsyncClient:
+    """A client of the HTTPS listener with an admin session."""
+    response = await log_in(browser)
+    assert response.status_code == 303, response.text
+    return browser
