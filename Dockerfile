@@ -8,11 +8,12 @@
 # BASE_IMAGE may be any Debian-like image whose `python3` (3.11+) has `venv` and that has `useradd`.
 # Behind a TLS-intercepting proxy, hand pip its CA bundle as a build secret; it is read, never stored:
 #   docker build --secret id=pip_cert,src=/etc/ssl/certs/ca-certificates.crt -t claude-code-api .
-# No certificate, key or secret goes into a layer: `serve` writes them into /data at first start.
+# No certificate, key or secret goes into a layer: they are written into /data at first start.
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS build
+# --- dependencies: changes only with requirements.lock ----------------------------------------------
+FROM ${BASE_IMAGE} AS dependencies
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -24,24 +25,26 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini=0.19.* \
     && rm -rf /var/lib/apt/lists/*
 
-RUN python3 -m venv /opt/venv
-
-# Dependencies first, in their own layer: a code change rebuilds only the small layer below.
 # --only-binary: every pinned release ships wheels, so the image needs no compiler.
 COPY requirements.lock /tmp/requirements.lock
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.lock
+
+# --- the package, as a wheel --------------------------------------------------------------------------
+FROM dependencies AS package
 
 COPY pyproject.toml README.md /tmp/package/
 COPY src /tmp/package/src
 # `pip check` fails the build when requirements.lock misses a dependency pyproject.toml gained.
 RUN --mount=type=secret,id=pip_cert \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
-    && /opt/venv/bin/pip install --no-deps /tmp/package \
+    && /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels /tmp/package \
+    && /opt/venv/bin/pip install --no-deps /tmp/wheels/*.whl \
     && /opt/venv/bin/pip check
 
-
+# --- the image ----------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="claude-code-api" \
@@ -56,8 +59,13 @@ RUN groupadd --gid 10001 app \
     && chown 10001:10001 /data \
     && chmod 0700 /data
 
-COPY --from=build /usr/bin/tini /usr/bin/tini
-COPY --from=build /opt/venv /opt/venv
+COPY --from=dependencies /usr/bin/tini /usr/bin/tini
+# The dependencies' layer (~550 MB, most of it Claude Code's executable) stays the same from one code
+# change to the next; the package's own layer on top of it is small.
+COPY --from=dependencies /opt/venv /opt/venv
+COPY --from=package /tmp/wheels /tmp/wheels
+RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir --disable-pip-version-check /tmp/wheels/*.whl \
+    && rm -rf /tmp/wheels
 COPY --chmod=0755 deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint
 
 # HOST: a container is reached through its network interface, not its loopback.
@@ -75,8 +83,8 @@ WORKDIR /home/app
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/v1/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 
-# tini passes SIGTERM on to `serve`, which finishes or cancels in-flight requests within 8 s and exits 0;
-# `-e 143` also reports 0 for a server stopped by SIGTERM before it could install its handler.
+# tini passes SIGTERM on to `serve`, which finishes or cancels in-flight requests and exits 0; `-e 143`
+# also reports 0 for a server stopped by SIGTERM before it could install its handler.
 # The entrypoint writes the admin site's self-signed certificate when none is there, then execs the command.
 ENTRYPOINT ["tini", "-s", "-e", "143", "--", "docker-entrypoint"]
 CMD ["claude-code-api", "serve"]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -190,6 +191,19 @@ class Gateway:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def warnings(self) -> Counter[str]:
+        """The gateway's WARNING and ERROR log lines so far, counted, without their times and request ids."""
+        found: Counter[str] = Counter()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return found
+        for line in text.splitlines():
+            parts = line.split(" ", 5)  # date time LEVEL logger [request id] message
+            if len(parts) == 6 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+                found[f"{parts[2]} {parts[3]}: {parts[5][:160]}"] += 1
+        return found
 
     @property
     def headers(self) -> dict[str, str]:

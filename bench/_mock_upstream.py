@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
 from tests.integration.mock_anthropic import MockAnthropic, Reply
 
@@ -26,18 +25,9 @@ def main() -> None:
     with MockAnthropic() as mock:
         mock.always(reply)
         print(mock.url, flush=True)
-        stdin_closed = threading.Event()
-
-        def wait_for_eof() -> None:
-            sys.stdin.read()
-            stdin_closed.set()
-
-        threading.Thread(target=wait_for_eof, daemon=True).start()
-        # The mock records every request (Claude Code's requests carry tens of kB of system prompt):
-        # forget them now and then so a soak measures the gateway, not a growing mock.
-        while not stdin_closed.wait(5):
-            mock.reset()
-            mock.always(reply)
+        # It records every request (some tens of kB each): a few hundred MB for the longest soak.
+        # `reset()` would forget them, but it also drops the streams in flight.
+        sys.stdin.read()
 
 
 if __name__ == "__main__":

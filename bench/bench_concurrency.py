@@ -157,6 +157,9 @@ def main() -> None:
                     stop.set()
                     sampler.join(5)
                 started = gateway.metric("claude_code_api_claude_processes_started_total")
+                if outcome.failed:
+                    for line, count in gateway.warnings().most_common(5):
+                        print(f"  gateway log, {count} x {line}")
             failed = ", ".join(f"{why}: {count}" for why, count in outcome.failed.items()) or "0"
             rows.append(
                 f"{clients:>7} {outcome.ok:>4} {outcome.rate_limited:>5} {failed:>7}  "

@@ -12,7 +12,7 @@ ten is a chat: 5,000 requests then take about five minutes. `--chat-share 1` soa
 conversation keeps its process for its next turn, so with the limit derived from memory a soak would
 fill 70 % of this machine with idle processes, without exercising anything more in the gateway.
 
-Usage: .venv/bin/python bench/bench_soak.py [--requests 5000] [--chat-share 0.1] [--max-minutes 9.5]
+Usage: .venv/bin/python bench/bench_soak.py [--requests 5000] [--chat-share 0.1] [--max-minutes 9]
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--chat-share", type=float, default=0.1, help="share of chat requests (default 0.1)")
     parser.add_argument("--max-claude-processes", type=int, default=8, help="the gateway's limit (default 8)")
     parser.add_argument(
-        "--max-minutes", type=float, default=9.5, help="stop early after this long (default 9.5; 0: never)"
+        "--max-minutes", type=float, default=9, help="stop early after this long (default 9; 0: never)"
     )
     args = parser.parse_args()
     if args.requests <= CHECKPOINT:

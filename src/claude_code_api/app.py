@@ -141,15 +141,17 @@ def _runner_stats(app: FastAPI) -> RunnerStats | None:
     return None if gateway is None else gateway.runner.stats()
 
 
-def _register_error_handlers(app: FastAPI) -> None:
-    # A browser on the admin site gets error.html; API clients and scripts get OpenAI's JSON shape.
-    def respond(request: Request, error: GatewayError) -> Response:
-        if admin_site.wants_html(request):
-            return admin_site.render_error(request, error.status, error.message, error.headers())
-        if messages.wants_anthropic_errors(request):
-            return messages.anthropic_error_response(error)
-        return error_response(error)
+def respond(request: Request, error: GatewayError) -> Response:
+    """The error as the caller reads it: error.html for a browser on the admin site, Anthropic's shape
+    for the Messages API, OpenAI's JSON shape for everyone else."""
+    if admin_site.wants_html(request):
+        return admin_site.render_error(request, error.status, error.message, error.headers())
+    if messages.wants_anthropic_errors(request):
+        return messages.anthropic_error_response(error)
+    return error_response(error)
 
+
+def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> Response:
         return respond(request, exc)
@@ -171,11 +173,6 @@ def _register_error_handlers(app: FastAPI) -> None:
         if messages.wants_anthropic_errors(request):
             body = anthropic_error_body(exc.status_code, body["error"]["message"])
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return respond(request, GatewayError("The gateway failed unexpectedly; see its log."))
 
 
 def error_response(error: GatewayError) -> Response:
@@ -201,8 +198,12 @@ class RequestIdMiddleware:
         request_id = f"req_{secrets.token_hex(12)}"
         token = request_id_var.set(request_id)
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message = {**message, "headers": headers}
@@ -210,5 +211,13 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Handled here rather than by Starlette's outermost handler, so that the 500 and its log
+            # line carry the request id.
+            if started:
+                raise
+            logger.exception("Unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            error = GatewayError("The gateway failed unexpectedly; see its log.")
+            await respond(Request(scope), error)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)

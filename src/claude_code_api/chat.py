@@ -143,6 +143,8 @@ async def answer_events(
                         report(run)
                         stop_reason = "stop_sequence" if scanner.stopped else event.stop_reason
                         yield AnswerFinished(stop_reason, scanner.matched, run)
+                        # An answer cut for length ends here although Claude Code would go on.
+                        return
     except GatewayError as error:
         if not reported:
             report(clock.report(error.status, model, ClaudeUsage(), None))

@@ -17,7 +17,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -316,7 +316,7 @@ class Turn:
         self.completed = False
         self.answer: str | None = None
 
-    async def messages(self) -> AsyncIterator[Message]:
+    async def messages(self) -> AsyncGenerator[Message, None]:
         """The turn's messages up to and including its result; raises GatewayError on failure."""
         stream = self._client.receive_response().__aiter__()
         rate_limit: RateLimitInfo | None = None

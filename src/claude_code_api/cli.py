@@ -168,8 +168,17 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
+
+    async def run(server: _Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:
+            # uvicorn exits the process when its port is taken; stop the other listener instead, so that
+            # the store is closed and the message below names the problem.
+            stop()
+
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(*(run(server) for server in servers))
     finally:
         await gateway.aclose()
     if not all(server.started for server in servers):

@@ -45,7 +45,7 @@ class GatewayMetrics:
     def __init__(self, runner_stats: Callable[[], RunnerStats | None]) -> None:
         # A `_created` twin of every counter and histogram doubles the series for no use to Prometheus,
         # which reads resets from the values. The switch is process-wide; the gateway owns its process.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         self.registry = CollectorRegistry()
         registry = self.registry
         Info("build", "The gateway's version.", namespace=NAMESPACE, registry=registry).info(

@@ -172,7 +172,11 @@ class ClaudeRunner:
         turn: Turn | None = None
         try:
             turn = await process.ask(spec.request)
-            yield turn.messages()
+            messages = turn.messages()
+            try:
+                yield messages
+            finally:
+                await messages.aclose()
         finally:
             with anyio.CancelScope(shield=True):
                 self._running.discard(process)

@@ -72,6 +72,9 @@ SYNTHETIC_MODEL = "<synthetic>"
 # those go into the replayed history and this prompt asks Claude to go on from them.
 TOOL_RESULTS_PROMPT = "Continue: the tool results above answer your tool calls."
 
+# Stop reasons that end an answer for lack of tokens.
+LENGTH_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
+
 # Claude's stop reasons as OpenAI finish reasons.
 FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -585,6 +588,7 @@ class ClaudeStreamReader:
     _attempt: _Attempt = field(default_factory=_Attempt, repr=False)
     _blocks: dict[int, int | str] = field(default_factory=dict, repr=False)
     _streamed_ids: set[str] = field(default_factory=set, repr=False)
+    _usage: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def read(self, message: Message) -> list[ReaderEvent]:
         """Returns the events one SDK message adds."""
@@ -621,6 +625,7 @@ class ClaudeStreamReader:
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message", {})
+            self._usage = dict(message.get("usage") or {})
             self._attempt, self._blocks = _Attempt(), {}
             self._streamed_ids.add(message.get("id", ""))
             self.model = message.get("model") or self.model
@@ -629,12 +634,24 @@ class ClaudeStreamReader:
         elif kind == "content_block_delta":
             return self._read_delta(self._blocks.get(event.get("index", 0)), event.get("delta", {}))
         elif kind == "message_delta":
+            self._usage.update(event.get("usage") or {})
             stop_reason = event.get("delta", {}).get("stop_reason")
             if stop_reason:
                 # Only a message that reached its stop reason is final; a broken one is asked again.
                 self.stop_reason = stop_reason
                 self._commit()
+                return self._cut_at_length(stop_reason, self._usage)
         return []
+
+    def _cut_at_length(self, stop_reason: str | None, usage: dict[str, Any] | None) -> list[ReaderEvent]:
+        """Ends the answer where Claude ran out of tokens.
+
+        Claude Code would ask the model to go on (up to three more billed requests); for a client that
+        set a limit, the answer ends here. The cost of the run is unknown at this point.
+        """
+        if stop_reason not in LENGTH_STOP_REASONS or self.tool_calls or self.structured:
+            return []
+        return [TurnFinished(stop_reason, ClaudeUsage.from_claude(usage), None, self.model)]
 
     def _start_block(self, index: int, block: dict[str, Any]) -> list[ReaderEvent]:
         kind = block.get("type")
@@ -686,7 +703,7 @@ class ClaudeStreamReader:
                     self._attempt.calls.append(ToolCallRecord(block.id, name, arguments))
                     events += self._emit_call(len(self._committed.calls) + len(self._attempt.calls) - 1)
         self._commit()
-        return events
+        return events + self._cut_at_length(message.stop_reason, message.usage)
 
     def _commit(self) -> None:
         self._committed.text += self._attempt.text

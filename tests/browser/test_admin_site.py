@@ -81,6 +81,7 @@ def test_log_in_exchange_copy_use_revoke_and_see_the_key_refused(
     context: BrowserContext, own_server: ServedGateway
 ):
     served = own_server
+    assert f"Admin site: https://127.0.0.1:{served.https_port}/ (self-signed certificate" in served.log()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -129,7 +130,10 @@ def test_log_in_exchange_copy_use_revoke_and_see_the_key_refused(
     expect(row.locator('td[data-label="Requests"]')).to_have_text("1")
     expect(row.locator('td[data-label="Last used (UTC)"]')).not_to_have_text("never")
     expect(page.locator("body")).not_to_contain_text(api_key)
+    # Just tall enough for the table, so that the README's picture has no empty band.
+    page.set_viewport_size({"width": DESKTOP["width"], "height": 700})
     page.screenshot(path=DOCS_IMAGES / "key-management.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
 
     page.get_by_label("Filter by name").fill("note")
     expect(page.locator("tr", has_text="team-notebook")).to_be_visible()

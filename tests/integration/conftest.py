@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import openai
 import pytest
 import redis
 from sqlalchemy import make_url
 
 from claude_code_api.store.database import Database
+from tests.integration.gateway_harness import GatewayServer, make_settings
 from tests.integration.mock_anthropic import MockAnthropic
 
 # --- databases: each store test runs on a fresh SQLite file and on a fresh PostgreSQL database ---
@@ -59,21 +63,49 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    admin_dsn = request.getfixturevalue("postgres_server")
+    async with fresh_postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_database(postgres_server: str) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database of its own, dropped afterwards."""
+    async with fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database of its own for the block, dropped afterwards."""
+    name = await create_postgres_database(admin_dsn)
+    try:
+        yield _postgres_dsn(name)
+    finally:
+        await drop_postgres_database(admin_dsn, name)
+
+
+async def create_postgres_database(admin_dsn: str) -> str:
+    """Creates a database with a random name and returns the name."""
     name = f"test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+    return name
+
+
+async def drop_postgres_database(admin_dsn: str, name: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
     try:
-        yield _postgres_dsn(name)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await admin.close()
+
+
+def postgres_database_url(name: str) -> str:
+    """The URL of the database `name` on the test server."""
+    return _postgres_dsn(name)
 
 
 @pytest.fixture
@@ -124,7 +156,12 @@ def redis_prefix(redis_server: str) -> Iterator[str]:
     """A REDIS_KEY_PREFIX no other test uses; its keys are deleted afterwards."""
     prefix = f"test-{secrets.token_hex(6)}"
     yield prefix
-    client = redis.Redis.from_url(redis_server)
+    flush_redis_prefix(redis_server, prefix)
+
+
+def flush_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Deletes every key under `prefix`."""
+    client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}:*"))
         if keys:
@@ -151,4 +188,27 @@ def mock_anthropic(mock_anthropic_server: MockAnthropic) -> Iterator[MockAnthrop
     mock_anthropic_server.reset()
 
 
-from tests.integration.gateway_harness import gateway_server  # noqa: E402, F401
+# --- the gateway, served for real, and its clients ---
+
+
+@pytest.fixture
+def gateway_server(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
+    """A running gateway on a fresh data directory, pointed at the mock upstream."""
+    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def api_key(gateway_server: GatewayServer) -> str:
+    """A new API key of the running gateway, on the default test token."""
+    return gateway_server.create_key()[1]
+
+
+@pytest.fixture
+def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
+    """The official OpenAI client, pointed at the running gateway without retries."""
+    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
+        yield c

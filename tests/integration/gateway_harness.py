@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
-import pytest
 import uvicorn
 
 from claude_code_api.app import Gateway, create_app
@@ -138,13 +137,3 @@ class _NoSignals:
 def _no_signal_capture() -> _NoSignals:
     # The test process keeps its own signal handlers.
     return _NoSignals()
-
-
-@pytest.fixture
-def gateway_server(tmp_path: Path, mock_anthropic: Any) -> Iterator[GatewayServer]:
-    """A running gateway on a fresh data directory, pointed at the mock upstream."""
-    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url)).start()
-    try:
-        yield server
-    finally:
-        server.stop()

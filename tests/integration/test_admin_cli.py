@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +18,7 @@ from claude_code_api.app import create_app
 from claude_code_api.cli import _admin_listener, main
 from claude_code_api.security.certs import default_paths, generate_self_signed
 from tests.integration.admin_site import make_admin_settings
+from tests.integration.gateway_harness import free_port
 
 
 def run(args: list[str], data_dir: Path, **env: str) -> Result:
@@ -104,3 +109,32 @@ def test_serve_says_when_proxies_are_trusted(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="claude_code_api"):
         _admin_listener(create_app(settings), settings)
     assert "TRUST_PROXY_HEADERS is set" in caplog.text
+
+
+def test_serve_stops_and_says_so_when_the_https_port_is_taken(tmp_path):
+    run(["generate-certs"], tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        https_port = taken.getsockname()[1]
+        environment = {
+            **os.environ,
+            "DATA_DIR": str(tmp_path),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            "HTTPS_PORT": str(https_port),
+        }
+        environment.pop("TLS_CERT_FILE", None)
+        environment.pop("TLS_KEY_FILE", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "claude_code_api", "serve"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert "A listener could not start; see the log above." in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -18,17 +17,6 @@ from tests.integration.test_claude_processes import (  # noqa: F401 - autouse fi
 )
 
 HELLO: Any = [{"role": "user", "content": "Say hello"}]
-
-
-@pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def test_usage_is_claudes_and_the_cost_is_reported_and_recorded(

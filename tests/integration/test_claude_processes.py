@@ -94,17 +94,6 @@ def no_run_left_answering(gateway_server: GatewayServer) -> Iterator[None]:
 
 
 @pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
 def quick_idle_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     """A gateway that ends a run after 1.5 s without output once Claude has started answering."""
     settings = make_settings(tmp_path / "idle-data", mock_anthropic.url, idle_timeout=1.5)

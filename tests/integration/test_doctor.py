@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 from tests.factories import make_oauth_token
 from tests.integration.mock_anthropic import ErrorReply, MockAnthropic, Reply
-from tests.integration.test_serve import CLI
-
-
-def _environment(tmp_path: Path, upstream: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
-    env.update(
-        {
-            "DATA_DIR": str(tmp_path / "data"),
-            "ANTHROPIC_BASE_URL": upstream,
-            "ADMIN_PASSWORD": "a-test-password",
-            "UPSTREAM_MAX_RETRIES": "0",
-        }
-    )
-    return env
-
-
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+from tests.integration.serve_harness import run_cli, serve_environment
 
 
 def test_doctor_reports_each_check_and_passes_on_a_sound_setup(tmp_path: Path) -> None:
-    env = _environment(tmp_path, "http://127.0.0.1:9")
-    assert _run(env, "generate-certs").returncode == 0
+    env = serve_environment(tmp_path, "http://127.0.0.1:9")
+    assert run_cli(env, "generate-certs").returncode == 0
 
-    result = _run(env, "doctor")
+    result = run_cli(env, "doctor")
 
     assert result.returncode == 0, result.stdout + result.stderr
     for check in ("configuration", "data directory", "claude code", "certificate", "redis", "database"):
@@ -41,10 +22,10 @@ def test_doctor_reports_each_check_and_passes_on_a_sound_setup(tmp_path: Path) -
 
 
 def test_doctor_fails_on_an_unreachable_redis(tmp_path: Path) -> None:
-    env = _environment(tmp_path, "http://127.0.0.1:9")
+    env = serve_environment(tmp_path, "http://127.0.0.1:9")
     env["REDIS_URL"] = "redis://127.0.0.1:9/0"
 
-    result = _run(env, "doctor")
+    result = run_cli(env, "doctor")
 
     assert result.returncode != 0
     assert "redis" in result.stdout
@@ -54,22 +35,22 @@ def test_doctor_fails_on_an_unreachable_redis(tmp_path: Path) -> None:
 def test_check_tokens_sends_one_request_per_key_and_records_a_rejection(
     tmp_path: Path, mock_anthropic: MockAnthropic
 ) -> None:
-    env = _environment(tmp_path, mock_anthropic.url)
+    env = serve_environment(tmp_path, mock_anthropic.url)
     good, bad = make_oauth_token(), make_oauth_token()
-    assert _run(env, "keys", "create", "--name", "good", "--oauth-token", good).returncode == 0
-    assert _run(env, "keys", "create", "--name", "bad", "--oauth-token", bad).returncode == 0
+    assert run_cli(env, "keys", "create", "--name", "good", "--oauth-token", good).returncode == 0
+    assert run_cli(env, "keys", "create", "--name", "bad", "--oauth-token", bad).returncode == 0
     mock_anthropic.always(
         lambda request: ErrorReply.unauthorized() if request.bearer_token == bad else Reply(text="OK")
     )
 
-    result = _run(env, "doctor", "--check-tokens")
+    result = run_cli(env, "doctor", "--check-tokens")
 
     assert result.returncode != 0
     assert "accepted upstream" in result.stdout
     assert "claude setup-token" in result.stdout
     tokens = {request.bearer_token for request in mock_anthropic.message_requests}
     assert tokens == {good, bad}
-    listed = _run(env, "keys", "list").stdout
+    listed = run_cli(env, "keys", "list").stdout
     good_line = next(line for line in listed.splitlines() if " good " in line)
     bad_line = next(line for line in listed.splitlines() if " bad " in line)
     assert " ok " in good_line

@@ -8,13 +8,11 @@ next request's assistant tool_calls and tool messages reach Claude as tool use a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from tests.integration.gateway_harness import GatewayServer
 from tests.integration.mock_anthropic import MockAnthropic, RecordedRequest, Reply, ToolUse
 from tests.integration.test_claude_processes import (  # noqa: F401 - autouse fixtures
     no_claude_process_outlives_the_test,
@@ -33,17 +31,6 @@ TIME: Any = {"type": "function", "function": {"name": "get_time", "description":
 QUESTION: Any = [{"role": "user", "content": "Weather in Paris and Rome?"}]
 PARIS = ToolUse("mcp__client__get_weather", {"city": "Paris"})
 ROME = ToolUse("mcp__client__get_weather", {"city": "Rome"})
-
-
-@pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def upstream_blocks(request: RecordedRequest, kind: str) -> list[dict[str, Any]]:

@@ -103,11 +103,6 @@ class _ImageHost(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
 @pytest.fixture(scope="module")
 def image_host() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHost)

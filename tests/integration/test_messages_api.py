@@ -36,11 +36,6 @@ HELLO: Any = [{"role": "user", "content": "Say hello"}]
 
 
 @pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
 def client(gateway_server: GatewayServer, api_key: str) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(api_key=api_key, base_url=gateway_server.url, max_retries=0, timeout=30) as c:
         yield c

@@ -8,7 +8,6 @@ instructions, function tools with function_call / function_call_output items, st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,17 +28,6 @@ WEATHER_TOOL: Any = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     "strict": True,
 }
-
-
-@pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def upstream_blocks(request: RecordedRequest, kind: str) -> list[dict[str, Any]]:

@@ -8,13 +8,11 @@ Claude gives none.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from tests.integration.gateway_harness import GatewayServer
 from tests.integration.mock_anthropic import MockAnthropic, Reply, ToolUse
 from tests.integration.test_claude_processes import (  # noqa: F401 - autouse fixtures
     no_claude_process_outlives_the_test,
@@ -31,17 +29,6 @@ JSON_SCHEMA: Any = {
     "json_schema": {"name": "weather", "schema": SCHEMA, "strict": True},
 }
 QUESTION: Any = [{"role": "user", "content": "Weather in Paris, as JSON"}]
-
-
-@pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
 
 
 def test_json_object_mode_gives_content_that_parses(

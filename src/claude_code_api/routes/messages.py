@@ -15,12 +15,12 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from claude_code_api import catalog
+from claude_code_api.anthropic_schemas import MessagesRequest
 from claude_code_api.chat import collect_answer, stream_answer
 from claude_code_api.errors import GatewayError, InvalidRequestError
 from claude_code_api.images import inline_image_urls
 from claude_code_api.messages_api import (
     COUNT_TOKENS_REFUSAL,
-    MessagesRequest,
     MessageStreamEncoder,
     anthropic_error,
     anthropic_message,

@@ -15,12 +15,12 @@ from claude_code_api.chat import collect_answer, stream_answer
 from claude_code_api.errors import InvalidRequestError
 from claude_code_api.images import inline_image_urls
 from claude_code_api.responses_api import (
-    ResponsesRequest,
     ResponseStreamEncoder,
     response_echo,
     response_object,
     translate_responses_request,
 )
+from claude_code_api.responses_schemas import ResponsesRequest
 from claude_code_api.routes.api import (
     CallerKey,
     GatewayDep,
