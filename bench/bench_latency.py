@@ -209,6 +209,7 @@ class SdkWorkspace:
             include_partial_messages=True,
             verbatim_prompts=True,
             extra_args={"no-session-persistence": None},
+            stderr=lambda line: None,  # the runner logs it at DEBUG; here it would garble the table
         )
 
     def remove(self) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claude_code_api import __version__
 from claude_code_api.access import AccessMiddleware
 from claude_code_api.config import Settings
-from claude_code_api.errors import GatewayError
+from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UpstreamRateLimitError
 from claude_code_api.logs import request_id_var
 from claude_code_api.messages_api import anthropic_error_body
 from claude_code_api.metrics import GatewayMetrics
@@ -54,6 +56,7 @@ class Gateway:
     runner: ClaudeRunner
     limiter: KeyLimiter
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _token_ok_written: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
@@ -76,16 +79,35 @@ class Gateway:
     def record_usage(self, record: UsageRecord) -> None:
         """Stores a request's usage in the background, off the request's path."""
         self.limiter.record_spend(record.key_id, record.cost_usd, record.created_at)
-        task = asyncio.create_task(self._write_usage(record))
+        self._spawn_write(self._write_usage(record))
+
+    def _spawn_write(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(_logged(write))
         self._pending_writes.add(task)
         task.add_done_callback(self._pending_writes.discard)
 
+    def note_token_outcome(self, key_id: str, error: GatewayError | None) -> None:
+        """Records how the key's OAuth token fared upstream, for `keys list`, the dashboard and doctor.
+
+        A success is written at most once a minute per key: it only moves a date forward.
+        """
+        kind = token_problem(error)
+        now = time.monotonic()
+        if kind is None:
+            if error is not None or now - self._token_ok_written.get(key_id, -math.inf) < 60:
+                return
+            self._token_ok_written[key_id] = now
+            self._spawn_write(self.keys.record_upstream_result(key_id, ok=True))
+            return
+        self._token_ok_written.pop(key_id, None)
+        assert error is not None
+        self._spawn_write(
+            self.keys.record_upstream_result(key_id, ok=False, error=f"{kind}: {error.message}")
+        )
+
     async def _write_usage(self, record: UsageRecord) -> None:
-        try:
-            await self.usage.record(record)
-            await self.keys.mark_used(record.key_id, record.created_at)
-        except Exception:
-            logger.exception("Could not store the usage of a request")
+        await self.usage.record(record)
+        await self.keys.mark_used(record.key_id, record.created_at)
 
     async def aclose(self) -> None:
         """Ends every Claude process, finishes pending usage writes, then closes the store."""
@@ -94,6 +116,22 @@ class Gateway:
             await asyncio.wait(self._pending_writes, timeout=5)
         await self.limiter.aclose()
         await self.database.dispose()
+
+
+async def _logged(write: Coroutine[Any, Any, None]) -> None:
+    try:
+        await write
+    except Exception:
+        logger.exception("A background write to the store failed")
+
+
+def token_problem(error: GatewayError | None) -> str | None:
+    """What an error says about the key's OAuth token: rejected, at its usage limit, or nothing."""
+    if isinstance(error, UpstreamAuthenticationError):
+        return "rejected"
+    if isinstance(error, UpstreamRateLimitError) and error.retry_after is not None:
+        return "usage limit"
+    return None
 
 
 def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:

@@ -51,6 +51,7 @@ class RunReport:
     cost_usd: float | None
     first_token_ms: float | None
     total_ms: float
+    error: GatewayError | None = None
 
 
 ReportSink = Callable[[RunReport], None]
@@ -65,10 +66,17 @@ class _Clock:
         if self.first_token is None:
             self.first_token = time.monotonic()
 
-    def report(self, status: int, model: str, usage: ClaudeUsage, cost_usd: float | None) -> RunReport:
+    def report(
+        self,
+        status: int,
+        model: str,
+        usage: ClaudeUsage,
+        cost_usd: float | None,
+        error: GatewayError | None = None,
+    ) -> RunReport:
         first = None if self.first_token is None else (self.first_token - self.started) * 1000
         total = (time.monotonic() - self.started) * 1000
-        return RunReport(status, model, usage, cost_usd, first, total)
+        return RunReport(status, model, usage, cost_usd, first, total, error)
 
 
 # --- the answer, as events every wire format encodes ---------------------------------------------
@@ -147,7 +155,7 @@ async def answer_events(
                         return
     except GatewayError as error:
         if not reported:
-            report(clock.report(error.status, model, ClaudeUsage(), None))
+            report(clock.report(error.status, model, ClaudeUsage(), None, error))
         raise
 
 

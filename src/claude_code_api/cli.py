@@ -461,7 +461,7 @@ def list_keys() -> None:
     ]
     _print_table(rows)
     for r in records:
-        if r.token_health.state == "rejected":
+        if r.token_health.state in ("rejected", "limited"):
             click.echo(f"\n{r.id}: {r.token_health.detail}")
 
 

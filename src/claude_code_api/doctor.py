@@ -16,6 +16,7 @@ from pathlib import Path
 import redis.asyncio as redis
 from sqlalchemy import make_url
 
+from claude_code_api.app import token_problem
 from claude_code_api.claude_process import RunSpec, bundled_cli_path
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError
@@ -143,7 +144,10 @@ async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
                     async for _ in messages:
                         pass
             except GatewayError as exc:
-                await keys.record_upstream_result(credentials.key.id, ok=False, error=exc.message)
+                kind = token_problem(exc) or "failed"
+                await keys.record_upstream_result(
+                    credentials.key.id, ok=False, error=f"{kind}: {exc.message}"
+                )
                 findings.append(Finding(name, Status.PROBLEM, exc.message))
                 continue
             await keys.record_upstream_result(credentials.key.id, ok=True)

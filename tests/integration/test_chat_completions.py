@@ -3,8 +3,8 @@ Claude, the models and the health check.
 
 Each request runs the real Claude Code CLI against the mock upstream, so these tests show both what the
 client gets (OpenAI's objects and stream) and what reaches Claude (system prompt, history, token, model,
-limits). Errors are in test_api_errors.py; usage cost, `include_usage` and refused parameters in
-test_chat_usage_and_parameters.py.
+limits). Errors, unknown models among them, are in test_api_errors.py; the cost, `include_usage` and
+refused parameters in test_chat_usage_and_parameters.py.
 """
 
 from __future__ import annotations
@@ -254,15 +254,14 @@ def test_each_request_carries_the_oauth_token_of_its_own_key(
         gateway_server.create_key(name, token)[1] for name, token in zip(["ada", "bob"], tokens, strict=True)
     ]
 
-    for key in [*keys, *reversed(keys)]:
+    for key in keys:
         with openai.OpenAI(
             api_key=key, base_url=gateway_server.base_url, max_retries=0, timeout=30
         ) as caller:
             caller.chat.completions.create(model="sonnet", messages=HELLO)
 
     sent = [request.bearer_token for request in mock_anthropic.message_requests]
-    assert sent == [*tokens, *reversed(tokens)]
-    assert all("authorization" in request.headers for request in mock_anthropic.message_requests)
+    assert sent == tokens
 
 
 @pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
@@ -283,6 +282,7 @@ def test_stop_cuts_the_answer_before_the_stop_string(
     # Chunks of 3 split "STOP" across two deltas: the gateway must hold back its start.
     mock_anthropic.queue(Reply(text="One, two, STOP, three, four", chunk_size=3))
 
+    text: str | None
     if stream:
         chunks = list(
             client.chat.completions.create(model="sonnet", messages=HELLO, stop="STOP", stream=True)
@@ -338,14 +338,6 @@ def test_model_is_retrieved_by_its_name(client: openai.OpenAI) -> None:
     model = client.models.retrieve("sonnet")
 
     assert (model.id, model.object, model.owned_by) == ("sonnet", "model", "anthropic")
-
-
-def test_retrieving_an_unknown_model_is_a_404_model_not_found(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError) as raised:
-        client.models.retrieve("gpt-5-ultra")
-
-    assert raised.value.status_code == 404
-    assert raised.value.code == "model_not_found"
 
 
 # --- health --------------------------------------------------------------------------------------

@@ -1,10 +1,17 @@
-"""`claude-code-api doctor` and the token health that `keys list` shows."""
+"""`claude-code-api doctor` and the token health that `keys list` and the dashboard show."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import openai
+import pytest
+
+from claude_code_api.store.keys import TokenHealth
 from tests.factories import make_oauth_token
+from tests.integration.gateway_harness import GatewayServer
 from tests.integration.mock_anthropic import ErrorReply, MockAnthropic, Reply
 from tests.integration.serve_harness import run_cli, serve_environment
 
@@ -56,3 +63,57 @@ def test_check_tokens_sends_one_request_per_key_and_records_a_rejection(
     assert " ok " in good_line
     assert "rejected" in bad_line
     assert "claude setup-token" in listed
+
+
+def _token_health(server: GatewayServer, key_id: str) -> TokenHealth:
+    assert server.gateway is not None
+    deadline = time.monotonic() + 5
+    while True:
+        key = server.call(server.gateway.keys.get_key(key_id))
+        assert key is not None
+        if key.token_health.state != "unknown" or time.monotonic() > deadline:
+            return key.token_health
+        time.sleep(0.05)
+
+
+def test_a_rejected_token_is_recorded_on_its_key_with_advice(
+    gateway_server: GatewayServer, mock_anthropic: MockAnthropic
+) -> None:
+    record, key = gateway_server.create_key()
+    mock_anthropic.always(ErrorReply.unauthorized())
+
+    with pytest.raises(openai.APIStatusError):
+        openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": "hi"}]
+        )
+
+    health = _token_health(gateway_server, record.id)
+    assert health.state == "rejected"
+    assert "claude setup-token" in health.detail
+
+
+def test_a_subscription_usage_limit_is_recorded_with_its_reset_time(
+    gateway_server: GatewayServer, mock_anthropic: MockAnthropic
+) -> None:
+    record, key = gateway_server.create_key()
+    reset = int(time.time()) + 3600
+    mock_anthropic.always(ErrorReply.usage_limit(reset))
+
+    with pytest.raises(openai.RateLimitError):
+        openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": "hi"}]
+        )
+
+    health = _token_health(gateway_server, record.id)
+    assert health.state == "limited"
+    assert datetime.fromtimestamp(reset, UTC).isoformat(timespec="seconds") in health.detail
+
+
+def test_a_working_token_is_recorded_as_ok(gateway_server: GatewayServer) -> None:
+    record, key = gateway_server.create_key()
+
+    openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
+        model="sonnet", messages=[{"role": "user", "content": "hi"}]
+    )
+
+    assert _token_health(gateway_server, record.id).state == "ok"

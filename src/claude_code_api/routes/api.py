@@ -195,6 +195,7 @@ def usage_reporter(gateway: Gateway, caller: KeyCredentials, endpoint: str) -> R
 
     def report(run: RunReport) -> None:
         note_run(run)
+        gateway.note_token_outcome(caller.key.id, run.error)
         gateway.record_usage(
             UsageRecord(
                 key_id=caller.key.id,

@@ -93,7 +93,8 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class TokenHealth:
-    """How the key's OAuth token fared upstream last: `ok`, `rejected` or `unknown` (never used)."""
+    """How the key's OAuth token fared upstream last: `ok`, `rejected`, `limited` (a subscription usage
+    limit) or `unknown` (never used)."""
 
     state: str
     summary: str
@@ -105,7 +106,10 @@ def token_health(key: ApiKey) -> TokenHealth:
     success, failure = key.last_upstream_success_at, key.last_upstream_error_at
     if failure is not None and (success is None or failure > success):
         when = failure.strftime("%Y-%m-%d %H:%M")
-        return TokenHealth("rejected", f"rejected {when}", key.last_upstream_error or "rejected upstream")
+        detail = key.last_upstream_error or "rejected upstream"
+        # The gateway records "<kind>: <message>"; a subscription's usage limit is not a rejection.
+        state = "limited" if detail.startswith("usage limit:") else "rejected"
+        return TokenHealth(state, f"{state} {when}", detail)
     if success is not None:
         return TokenHealth("ok", f"ok {success.strftime('%Y-%m-%d %H:%M')}", "accepted upstream")
     return TokenHealth("unknown", "-", "not used upstream yet")
