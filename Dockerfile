@@ -23,6 +23,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # starting (PID 1 ignores signals it has no handler for) and reaps orphaned processes.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini=0.19.* \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
 # --only-binary: every pinned release ships wheels, so the image needs no compiler.

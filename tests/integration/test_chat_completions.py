@@ -35,17 +35,6 @@ CACHED_USAGE = Usage(
 
 
 @pytest.fixture
-def api_key(gateway_server: GatewayServer) -> str:
-    return gateway_server.create_key()[1]
-
-
-@pytest.fixture
-def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
 def http(gateway_server: GatewayServer, api_key: str) -> Iterator[httpx.Client]:
     """A raw HTTP client with the key, for the stream's headers and bytes."""
     headers = {"Authorization": f"Bearer {api_key}"}

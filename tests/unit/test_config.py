@@ -123,7 +123,22 @@ def test_configured_tls_files_win(monkeypatch, tmp_path):
 )
 def test_environment_variable_is_read(monkeypatch, variable, value, field, expected):
     monkeypatch.setenv(variable, value)
+    if variable == "DATABASE_URL" and not value.startswith("sqlite"):
+        monkeypatch.setenv("SECRET_KEY", "a-secret-every-instance-shares")
     assert getattr(load_settings(), field) == expected
+
+
+def test_a_shared_database_needs_a_secret_key(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://gateway@db/keys")
+
+    with pytest.raises(ConfigurationError, match="SECRET_KEY must be set"):
+        load_settings()
+
+
+def test_a_sqlite_database_generates_its_own_secret(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///keys.db")
+
+    assert load_settings().secret_key is None
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.background import BackgroundTask
 
 from claude_code_api import __version__, catalog
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from claude_code_api.app import Gateway
 
 router = APIRouter()
+
+WireRequest = TypeVar("WireRequest", bound=BaseModel)
 
 COST_HEADER = "x-claude-cost-usd"
 # Anthropic's clients send it with every request; OpenAI's never do.
@@ -120,14 +122,20 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def parse_chat_request(body: bytes) -> ChatCompletionRequest:
-    """Validates a chat request strictly; every problem is a 400 naming the parameter."""
+def parse_wire_request(body: bytes, shape: type[WireRequest]) -> WireRequest:
+    """Validates a request body strictly against its wire shape; every problem is a 400 naming the
+    parameter."""
     if not body.strip():
         raise InvalidRequestError("The request body is empty; send a JSON object.")
     try:
-        return ChatCompletionRequest.model_validate_json(body, strict=True)
+        return shape.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise validation_error(exc.errors(), _document(body)) from None
+
+
+def parse_chat_request(body: bytes) -> ChatCompletionRequest:
+    """Validates a chat request strictly; every problem is a 400 naming the parameter."""
+    return parse_wire_request(body, ChatCompletionRequest)
 
 
 def _document(body: bytes) -> Any:

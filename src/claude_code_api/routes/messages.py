@@ -12,7 +12,6 @@ import secrets
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from claude_code_api import catalog
 from claude_code_api.anthropic_schemas import MessagesRequest
@@ -32,9 +31,9 @@ from claude_code_api.routes.api import (
     GatewayDep,
     cost_headers,
     event_stream,
+    parse_wire_request,
     read_body,
     usage_reporter,
-    validation_error,
 )
 from claude_code_api.runner import RunSpec
 
@@ -83,19 +82,7 @@ async def count_tokens(caller: CallerKey) -> Response:
 
 def parse_messages_request(body: bytes) -> MessagesRequest:
     """Validates a Messages request strictly; every problem is a 400 naming the parameter."""
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty; send a JSON object.")
-    try:
-        return MessagesRequest.model_validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise validation_error(exc.errors(), _document(body)) from None
-
-
-def _document(body: bytes) -> object:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
+    return parse_wire_request(body, MessagesRequest)
 
 
 def wants_anthropic_errors(request: Request) -> bool:

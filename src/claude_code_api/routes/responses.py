@@ -8,11 +8,9 @@ import time
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from claude_code_api import catalog
 from claude_code_api.chat import collect_answer, stream_answer
-from claude_code_api.errors import InvalidRequestError
 from claude_code_api.images import inline_image_urls
 from claude_code_api.responses_api import (
     ResponseStreamEncoder,
@@ -26,9 +24,9 @@ from claude_code_api.routes.api import (
     GatewayDep,
     cost_headers,
     event_stream,
+    parse_wire_request,
     read_body,
     usage_reporter,
-    validation_error,
 )
 from claude_code_api.runner import RunSpec
 
@@ -67,16 +65,4 @@ async def create_response(request: Request, caller: CallerKey, gateway: GatewayD
 
 def parse_responses_request(body: bytes) -> ResponsesRequest:
     """Validates a Responses request strictly; every problem is a 400 naming the parameter."""
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty; send a JSON object.")
-    try:
-        return ResponsesRequest.model_validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise validation_error(exc.errors(), _document(body)) from None
-
-
-def _document(body: bytes) -> object:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
+    return parse_wire_request(body, ResponsesRequest)
