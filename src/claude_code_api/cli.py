@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 import sys
@@ -19,6 +20,8 @@ from typing import Any, TypeVar, cast
 
 import click
 import uvicorn
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from claude_code_api import __version__
 from claude_code_api.app import Gateway, create_app
@@ -35,7 +38,7 @@ from claude_code_api.security.certs import (
     generate_self_signed,
 )
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
-from claude_code_api.store.database import Database
+from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
 
 logger = logging.getLogger("claude_code_api")
@@ -43,7 +46,7 @@ logger = logging.getLogger("claude_code_api")
 T = TypeVar("T")
 
 # In-flight requests get this long after SIGTERM before they are cancelled (container stop: 10 s).
-SHUTDOWN_GRACE_SECONDS = 8
+SHUTDOWN_GRACE_SECONDS = 7
 
 
 def _settings() -> Settings:
@@ -68,6 +71,12 @@ def serve() -> None:
         asyncio.run(_serve(settings))
     except GatewayError as exc:
         raise click.ClickException(exc.message) from None
+    # Every request and Claude process is done. Tearing the interpreter's modules down would take
+    # seconds more that a container's stop deadline (10 s) does not have.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _Server(uvicorn.Server):
@@ -148,7 +157,7 @@ async def _serve(settings: Settings) -> None:
             "ADMIN_PASSWORD is the default 'changeme': anyone who reaches the admin site can create and "
             "revoke API keys. Set your own ADMIN_PASSWORD before exposing this server."
         )
-    gateway = await Gateway.open(settings)
+    gateway = await _open_gateway(settings)
     app = create_app(settings, gateway)
     servers = [_listener(app, settings, settings.port)]
     logger.info("API listening on http://%s:%d/v1", settings.host, settings.port)
@@ -160,12 +169,16 @@ async def _serve(settings: Settings) -> None:
     if admin_server is not None:
         servers.append(admin_server)
 
+    loop = asyncio.get_running_loop()
+
     def stop() -> None:
         logger.info("Shutting down: finishing in-flight requests (at most %d s)", SHUTDOWN_GRACE_SECONDS)
         for server in servers:
             server.should_exit = True
+        # Answers still running shortly before the deadline are ended, so that their clients hear why
+        # instead of being cut off when uvicorn cancels what is left.
+        loop.call_later(SHUTDOWN_GRACE_SECONDS - 1.5, gateway.runner.end_running_answers)
 
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
 
@@ -183,6 +196,21 @@ async def _serve(settings: Settings) -> None:
         await gateway.aclose()
     if not all(server.started for server in servers):
         raise click.ClickException("A listener could not start; see the log above.")
+
+
+async def _open_gateway(settings: Settings) -> Gateway:
+    """Opens the store and limits, or stops with one line that says the store is out of reach (an
+    unreachable Redis is a GatewayError that says so)."""
+    try:
+        return await Gateway.open(settings)
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(normalize_database_url(settings.resolved_database_url)).render_as_string(
+            hide_password=True
+        )
+        raise click.ClickException(
+            f"Cannot open the key store at {shown} ({type(exc).__name__}); check DATABASE_URL and that "
+            "the database is running."
+        ) from None
 
 
 # --- certificates --------------------------------------------------------------------------------
@@ -209,6 +237,9 @@ def generate_certs(hosts: tuple[str, ...], days: int, if_missing: bool) -> None:
     """Writes a self-signed certificate for the admin site into DATA_DIR/certs (owner-only)."""
     settings = _settings()
     cert_file, key_file = default_paths(settings.data_dir)
+    if if_missing and settings.tls_cert_file is not None:
+        click.echo(f"TLS_CERT_FILE is set: `serve` uses {settings.tls_cert_file}; nothing to generate.")
+        return
     if if_missing and cert_file.exists() and key_file.exists():
         click.echo(f"Keeping the certificate already in {certs_dir(settings.data_dir)}.")
         return

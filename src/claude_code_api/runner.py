@@ -33,7 +33,7 @@ from claude_agent_sdk import Message
 from claude_code_api import launcher
 from claude_code_api.claude_process import ClaudeProcess, RunSpec, Turn
 from claude_code_api.config import Settings
-from claude_code_api.errors import RateLimitError
+from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
 from claude_code_api.translate import ClaudeTurn
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,24 @@ def conversation_fingerprint(turns: Iterable[ClaudeTurn]) -> str:
 EMPTY_CONVERSATION = conversation_fingerprint(())
 
 
+def available_memory() -> int:
+    """Memory free for Claude processes: the machine's, or less under a container's memory limit."""
+    available = int(psutil.virtual_memory().available)
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            available = min(available, max(0, int(limit) - usage))
+        break
+    return available
+
+
 @dataclass(eq=False)
 class _Idle:
     process: ClaudeProcess
@@ -105,7 +123,8 @@ class ClaudeRunner:
         self._slot_freed = asyncio.Condition()
         self._process_limit = settings.max_claude_processes or PROVISIONAL_PROCESS_LIMIT
         self._largest_process = 0
-        self._memory_at_start = int(psutil.virtual_memory().available)
+        self._memory_at_start = available_memory()
+        self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._spares_starting: dict[str, int] = {}
         self._started = 0
@@ -143,18 +162,24 @@ class ClaudeRunner:
 
     async def aclose(self) -> None:
         """Ends every Claude process, running or idle, and removes the runtime directory."""
+        self.end_running_answers()
         for task in list(self._background):
             task.cancel()
-        for process in list(self._running):
-            process.terminate()
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(entry.process.stop(running=False) for entry in idle))
+        # Signalled rather than asked to finish: a stopping server has no seconds to spare.
+        await asyncio.gather(*(entry.process.stop(running=True) for entry in idle))
         deadline = time.monotonic() + 5
         while self._running and time.monotonic() < deadline:  # noqa: ASYNC110 - runs end in their tasks
             await asyncio.sleep(0.02)
         if self._runtime_dir is not None:
             shutil.rmtree(self._runtime_dir, ignore_errors=True)
             self._runtime_dir = None
+
+    def end_running_answers(self) -> None:
+        """Ends every answer in progress; their clients get a 503 (or an error event) saying why."""
+        self._closing = True
+        for process in list(self._running):
+            process.terminate()
 
     @contextlib.asynccontextmanager
     async def run(self, spec: RunSpec) -> AsyncIterator[AsyncIterator[Message]]:
@@ -175,6 +200,13 @@ class ClaudeRunner:
             messages = turn.messages()
             try:
                 yield messages
+            except GatewayError as error:
+                if self._closing:
+                    # The process ended because the server is stopping, not because Claude failed.
+                    raise ClaudeUnavailableError(
+                        "The gateway is shutting down; retry the request.", retry_after=1
+                    ) from error
+                raise
             finally:
                 await messages.aclose()
         finally:

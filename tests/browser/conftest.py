@@ -69,9 +69,13 @@ def chromium_path() -> Path:
     pytest.skip(f"{message}. Skipped outside CI; CI=true makes this a failure.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(chromium_path: Path) -> Iterator[Browser]:
-    """One Chromium for the session, driven by Playwright."""
+    """One Chromium per test module, driven by Playwright.
+
+    Not one per session: while Playwright's synchronous API is open it holds an event loop in the main
+    thread, and every asyncio test collected after it would then fail to start its own.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         try:

@@ -65,6 +65,11 @@ def test_check_tokens_sends_one_request_per_key_and_records_a_rejection(
     assert "claude setup-token" in listed
 
 
+def _ask(server: GatewayServer, key: str) -> None:
+    with openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0) as client:
+        client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "hi"}])
+
+
 def _token_health(server: GatewayServer, key_id: str) -> TokenHealth:
     assert server.gateway is not None
     deadline = time.monotonic() + 5
@@ -83,9 +88,7 @@ def test_a_rejected_token_is_recorded_on_its_key_with_advice(
     mock_anthropic.always(ErrorReply.unauthorized())
 
     with pytest.raises(openai.APIStatusError):
-        openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
-            model="sonnet", messages=[{"role": "user", "content": "hi"}]
-        )
+        _ask(gateway_server, key)
 
     health = _token_health(gateway_server, record.id)
     assert health.state == "rejected"
@@ -100,9 +103,7 @@ def test_a_subscription_usage_limit_is_recorded_with_its_reset_time(
     mock_anthropic.always(ErrorReply.usage_limit(reset))
 
     with pytest.raises(openai.RateLimitError):
-        openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
-            model="sonnet", messages=[{"role": "user", "content": "hi"}]
-        )
+        _ask(gateway_server, key)
 
     health = _token_health(gateway_server, record.id)
     assert health.state == "limited"
@@ -112,8 +113,6 @@ def test_a_subscription_usage_limit_is_recorded_with_its_reset_time(
 def test_a_working_token_is_recorded_as_ok(gateway_server: GatewayServer) -> None:
     record, key = gateway_server.create_key()
 
-    openai.OpenAI(api_key=key, base_url=gateway_server.base_url, max_retries=0).chat.completions.create(
-        model="sonnet", messages=[{"role": "user", "content": "hi"}]
-    )
+    _ask(gateway_server, key)
 
     assert _token_health(gateway_server, record.id).state == "ok"

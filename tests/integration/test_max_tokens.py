@@ -61,11 +61,10 @@ def test_messages_api_answer_cut_for_length_stops_with_max_tokens(
     gateway_server: GatewayServer, api_key: str, mock_anthropic: MockAnthropic
 ) -> None:
     mock_anthropic.queue(CUT)
-    claude = anthropic.Anthropic(api_key=api_key, base_url=gateway_server.url, max_retries=0)
-
-    message = claude.messages.create(
-        model="sonnet", max_tokens=5, messages=[{"role": "user", "content": "long story"}]
-    )
+    with anthropic.Anthropic(api_key=api_key, base_url=gateway_server.url, max_retries=0) as claude:
+        message = claude.messages.create(
+            model="sonnet", max_tokens=5, messages=[{"role": "user", "content": "long story"}]
+        )
 
     assert message.stop_reason == "max_tokens"
     assert _continuations_cut_off(mock_anthropic)
@@ -75,9 +74,8 @@ def test_responses_api_answer_cut_for_length_is_incomplete(
     gateway_server: GatewayServer, api_key: str, mock_anthropic: MockAnthropic
 ) -> None:
     mock_anthropic.queue(CUT)
-    client = openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0)
-
-    response = client.responses.create(model="sonnet", max_output_tokens=16, input="long story")
+    with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0) as client:
+        response = client.responses.create(model="sonnet", max_output_tokens=16, input="long story")
 
     assert response.status == "incomplete"
     assert response.incomplete_details is not None

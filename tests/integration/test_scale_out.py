@@ -77,14 +77,9 @@ def pair(
         assert not claude_processes_under(server.run_dir)
 
 
-def _client(server: Served, key: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0)
-
-
 def _ask(server: Served, key: str, text: str) -> str | None:
-    answer = _client(server, key).chat.completions.create(
-        model="sonnet", messages=[{"role": "user", "content": text}]
-    )
+    with openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0) as client:
+        answer = client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": text}])
     return answer.choices[0].message.content
 
 

@@ -65,9 +65,10 @@ def test_a_shared_database_without_a_secret_key_is_refused_at_start(tmp_path: Pa
 def test_a_key_made_on_the_command_line_answers_through_serve(served: Served) -> None:
     key = create_key(served.env, "serve-test", FAKE_OAUTH_TOKEN)
 
-    answer = openai.OpenAI(api_key=key, base_url=served.base_url).chat.completions.create(
-        model="sonnet", messages=[{"role": "user", "content": "ping"}]
-    )
+    with openai.OpenAI(api_key=key, base_url=served.base_url) as client:
+        answer = client.chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": "ping"}]
+        )
 
     assert answer.choices[0].message.content == "Echo: ping"
     listed = run_cli(served.env, "keys", "list")
@@ -84,13 +85,14 @@ def test_sigterm_finishes_the_stream_in_flight_then_exits_cleanly(
     first_chunk = threading.Event()
 
     def read_stream() -> None:
-        stream = openai.OpenAI(api_key=key, base_url=served.base_url).chat.completions.create(
-            model="sonnet", messages=[{"role": "user", "content": "go"}], stream=True
-        )
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                received.append(chunk.choices[0].delta.content)
-                first_chunk.set()
+        with openai.OpenAI(api_key=key, base_url=served.base_url) as client:
+            stream = client.chat.completions.create(
+                model="sonnet", messages=[{"role": "user", "content": "go"}], stream=True
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    received.append(chunk.choices[0].delta.content)
+                    first_chunk.set()
 
     reader = threading.Thread(target=read_stream)
     reader.start()

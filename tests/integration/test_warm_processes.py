@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletion
 
 from tests.factories import make_oauth_token
 from tests.integration.gateway_harness import GatewayServer, claude_processes, make_settings
@@ -27,8 +28,9 @@ def warm_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[Gate
     assert not claude_processes()
 
 
-def _client(server: GatewayServer, key: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0)
+def _ask(server: GatewayServer, key: str, messages: Any) -> ChatCompletion:
+    with openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0) as client:
+        return client.chat.completions.create(model="sonnet", messages=messages)
 
 
 def _started(server: GatewayServer) -> int:
@@ -59,12 +61,11 @@ def test_a_second_request_is_answered_by_the_spare_started_after_the_first(
     warm_gateway: GatewayServer,
 ) -> None:
     _, key = warm_gateway.create_key()
-    client = _client(warm_gateway, key)
-    client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "one"}])
+    _ask(warm_gateway, key, [{"role": "user", "content": "one"}])
     _wait_for_idle(warm_gateway, 2)  # the spare and the process that now holds "one"
     started = _started(warm_gateway)
 
-    answer = client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "two"}])
+    answer = _ask(warm_gateway, key, [{"role": "user", "content": "two"}])
 
     assert answer.choices[0].message.content == "Echo: two"
     spare_replacement = 1
@@ -75,8 +76,7 @@ def test_a_continued_conversation_takes_its_next_turn_in_the_same_process(
     warm_gateway: GatewayServer, mock_anthropic: MockAnthropic
 ) -> None:
     _, key = warm_gateway.create_key()
-    client = _client(warm_gateway, key)
-    first = client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "hello"}])
+    first = _ask(warm_gateway, key, [{"role": "user", "content": "hello"}])
     _wait_for_idle(warm_gateway, 2)
     started = _started(warm_gateway)
     history: list[Any] = [
@@ -85,7 +85,7 @@ def test_a_continued_conversation_takes_its_next_turn_in_the_same_process(
         {"role": "user", "content": "again"},
     ]
 
-    second = client.chat.completions.create(model="sonnet", messages=history)
+    second = _ask(warm_gateway, key, history)
 
     assert second.choices[0].message.content == "Echo: again"
     assert _started(warm_gateway) == started
@@ -100,8 +100,7 @@ def test_an_edited_history_gets_a_new_process_that_replays_it(
     warm_gateway: GatewayServer, mock_anthropic: MockAnthropic
 ) -> None:
     _, key = warm_gateway.create_key()
-    client = _client(warm_gateway, key)
-    client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "hello"}])
+    _ask(warm_gateway, key, [{"role": "user", "content": "hello"}])
     _wait_for_idle(warm_gateway, 2)
     started = _started(warm_gateway)
     edited: list[Any] = [
@@ -110,7 +109,7 @@ def test_an_edited_history_gets_a_new_process_that_replays_it(
         {"role": "user", "content": "again"},
     ]
 
-    client.chat.completions.create(model="sonnet", messages=edited)
+    _ask(warm_gateway, key, edited)
 
     assert _started(warm_gateway) == started + 1
     assert _upstream_turns(mock_anthropic) == [
@@ -126,9 +125,7 @@ def test_a_process_is_never_reused_for_another_token(
     _, first_key = warm_gateway.create_key("first")
     other_token = make_oauth_token()
     _, second_key = warm_gateway.create_key("second", other_token)
-    first = _client(warm_gateway, first_key).chat.completions.create(
-        model="sonnet", messages=[{"role": "user", "content": "hello"}]
-    )
+    first = _ask(warm_gateway, first_key, [{"role": "user", "content": "hello"}])
     _wait_for_idle(warm_gateway, 2)
     started = _started(warm_gateway)
     same_history: list[Any] = [
@@ -137,7 +134,7 @@ def test_a_process_is_never_reused_for_another_token(
         {"role": "user", "content": "again"},
     ]
 
-    _client(warm_gateway, second_key).chat.completions.create(model="sonnet", messages=same_history)
+    _ask(warm_gateway, second_key, same_history)
 
     assert _started(warm_gateway) > started
     assert mock_anthropic.last_request.bearer_token == other_token
@@ -148,9 +145,7 @@ def test_idle_processes_are_retired(tmp_path: Path, mock_anthropic: MockAnthropi
     server = GatewayServer(settings).start()
     try:
         _, key = server.create_key()
-        _client(server, key).chat.completions.create(
-            model="sonnet", messages=[{"role": "user", "content": "hi"}]
-        )
+        _ask(server, key, [{"role": "user", "content": "hi"}])
         deadline = time.monotonic() + 10
         while claude_processes():
             assert time.monotonic() < deadline, "idle processes were not retired"
@@ -184,14 +179,10 @@ def test_past_the_process_limit_a_request_waits_then_gets_429(
         worker.start()
         assert opened.wait(10)
         with pytest.raises(openai.RateLimitError) as refused:
-            _client(server, key).chat.completions.create(
-                model="sonnet", messages=[{"role": "user", "content": "y"}]
-            )
+            _ask(server, key, [{"role": "user", "content": "y"}])
         assert refused.value.response.headers["retry-after"] == "5"
         worker.join(30)
-        answer = _client(server, key).chat.completions.create(
-            model="sonnet", messages=[{"role": "user", "content": "z"}]
-        )
+        answer = _ask(server, key, [{"role": "user", "content": "z"}])
         assert answer.choices[0].message.content == "Echo: z"
     finally:
         server.stop()
