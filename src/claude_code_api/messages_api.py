@@ -211,17 +211,12 @@ def client_tools(request: MessagesRequest) -> tuple[ClientTool, ...]:
 def _tool_choice_instruction(choice: ToolChoice | None, tools: tuple[ClientTool, ...]) -> str:
     if choice is None or isinstance(choice, ToolChoiceNone) or not tools:
         return ""
-    named = None
-    if isinstance(choice, ToolChoiceTool):
-        named = choice.name
-        if named not in {tool.name for tool in tools}:
-            raise InvalidRequestError(
-                f"tool_choice names '{named}', which is not in 'tools'.", param="tool_choice.name"
-            )
     return tool_use_instruction(
-        named=named,
+        tools,
+        named=choice.name if isinstance(choice, ToolChoiceTool) else None,
         required=isinstance(choice, ToolChoiceAny),
         one_call=bool(choice.disable_parallel_tool_use),
+        param="tool_choice.name",
     )
 
 

@@ -227,17 +227,11 @@ def _tool_choice_instruction(request: ResponsesRequest, tools: tuple[ClientTool,
         raise UnsupportedParameterError(
             "tool_choice", f"'{choice.type}' is not available; use none, auto, required or a function."
         )
-    named = None
-    if isinstance(choice, FunctionChoice):
-        named = choice.name
-        if named not in {tool.name for tool in tools}:
-            raise InvalidRequestError(
-                f"tool_choice names '{named}', which is not in 'tools'.", param="tool_choice"
-            )
     return tool_use_instruction(
-        named=named,
-        required=choice == "required" and bool(tools),
-        one_call=bool(tools) and request.parallel_tool_calls is False,
+        tools,
+        named=choice.name if isinstance(choice, FunctionChoice) else None,
+        required=choice == "required",
+        one_call=request.parallel_tool_calls is False,
     )
 
 

@@ -213,23 +213,29 @@ def tool_input_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
 def tool_choice_instruction(request: ChatCompletionRequest, tools: tuple[ClientTool, ...]) -> str:
     """System text for what Claude Code cannot set itself: a required tool, one call at a time."""
     choice = request.tool_choice
-    named = None
-    if isinstance(choice, NamedToolChoice):
-        named = choice.function.name
-        if named not in {tool.name for tool in tools}:
-            raise InvalidRequestError(
-                f"tool_choice names '{named}', which is not in 'tools'.", param="tool_choice"
-            )
     return tool_use_instruction(
-        named=named,
-        required=choice == "required" and bool(tools),
-        one_call=bool(tools) and request.parallel_tool_calls is False,
+        tools,
+        named=choice.function.name if isinstance(choice, NamedToolChoice) else None,
+        required=choice == "required",
+        one_call=request.parallel_tool_calls is False,
+        param="tool_choice",
     )
 
 
-def tool_use_instruction(*, named: str | None = None, required: bool = False, one_call: bool = False) -> str:
+def tool_use_instruction(
+    tools: tuple[ClientTool, ...],
+    *,
+    named: str | None = None,
+    required: bool = False,
+    one_call: bool = False,
+    param: str = "tool_choice",
+) -> str:
     """System text for a tool choice Claude Code cannot pass upstream: a named or required tool call,
-    at most one call."""
+    at most one call. A named tool must be one of `tools` (400 naming `param` otherwise)."""
+    if named is not None and named not in {tool.name for tool in tools}:
+        raise InvalidRequestError(f"tool_choice names '{named}', which is not in 'tools'.", param=param)
+    if not tools:
+        return ""
     lines = []
     if named is not None:
         lines.append(f"You must answer by calling the tool {CLIENT_TOOL_PREFIX}{named}.")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE
-from claude_code_api.store.sessions import AdminSessionRow
+from claude_code_api.store.tables import AdminSessionRow
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration import admin_site
 from tests.integration.admin_site import (

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from claude_code_api.store.sessions import AdminSessionRow, SessionStore
+from claude_code_api.store.sessions import SessionStore
+from claude_code_api.store.tables import AdminSessionRow
 
 HOUR = timedelta(hours=1)
 

@@ -195,6 +195,7 @@ def test_list_tells_expired_keys_from_revoked_ones(tmp_path):
 
     asyncio.run(expire())
     assert run(["keys", "revoke", revoked], tmp_path).exit_code == 0
-    lines = run(["keys", "list"], tmp_path).output.splitlines()
-    status = {line.split()[0]: line.split()[-1] for line in lines[1:]}
+    header, *rows = run(["keys", "list"], tmp_path).output.strip().splitlines()
+    column = header.index("STATUS")  # the table's columns are aligned
+    status = {row.split()[0]: row[column:].split()[0] for row in rows if row.startswith("key_")}
     assert status == {active: "active", expired: "expired", revoked: "revoked"}

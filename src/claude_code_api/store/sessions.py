@@ -12,25 +12,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, delete
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete
 
 from claude_code_api.store.database import Database
-from claude_code_api.store.tables import Base
+from claude_code_api.store.tables import AdminSessionRow
 
 # 32 random bytes: a session id cannot be guessed, so a fast unsalted hash is enough to store it by.
 _SESSION_ID_BYTES = 32
-
-
-class AdminSessionRow(Base):
-    """One admin login; created by revision 0002."""
-
-    __tablename__ = "admin_sessions"
-
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    password_fingerprint: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 @dataclass(frozen=True)

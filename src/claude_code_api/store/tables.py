@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: API keys and their usage records, and nothing else.
+"""SQLAlchemy tables: API keys, their usage records and admin sessions, and nothing else.
 
 Every timestamp is stored and returned as a timezone-aware UTC datetime, on SQLite as on PostgreSQL.
 """
@@ -106,3 +106,14 @@ class UsageRecordRow(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     first_token_ms: Mapped[int | None] = mapped_column(Integer)
     total_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class AdminSessionRow(Base):
+    """One admin login; created by revision 0002."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
