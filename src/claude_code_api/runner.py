@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -126,8 +127,10 @@ class ClaudeRunner:
         self._memory_at_start = available_memory()
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
+        self._cancellable: set[asyncio.Task[None]] = set()
         self._spares_starting: dict[str, int] = {}
         self._started = 0
+        self._starting = asyncio.Semaphore(max(2, os.cpu_count() or 2))
 
     @property
     def active_runs(self) -> int:
@@ -158,13 +161,16 @@ class ClaudeRunner:
         source = Path(launcher.__file__).read_text()
         self._launcher_path.write_text(f"#!{sys.executable} -IS\n{source}")
         self._launcher_path.chmod(0o700)
-        self._spawn_background(self._reap_idle())
+        self._spawn_background(self._reap_idle(), cancellable=True)
 
     async def aclose(self) -> None:
         """Ends every Claude process, running or idle, and removes the runtime directory."""
         self.end_running_answers()
-        for task in list(self._background):
+        # The reaper and spares still starting are cancelled (a spare cancelled while it starts stops
+        # itself); processes being stopped are waited for.
+        for task in self._cancellable:
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         idle, self._idle = self._idle, []
         # Signalled rather than asked to finish: a stopping server has no seconds to spare.
         await asyncio.gather(*(entry.process.stop(running=True) for entry in idle))
@@ -242,7 +248,11 @@ class ClaudeRunner:
             )
             self._idle.append(_Idle(process, signature, conversation_fingerprint(held)))
             return
-        await self._retire(process, running=turn is None or not turn.completed)
+        running = turn is None or not turn.completed
+        if running:
+            process.terminate()  # at once: a cancelled answer must not go on upstream
+        # Reaping the process need not delay the response.
+        self._spawn_background(self._retire(process, running=running))
 
     def _ensure_spare(self, spec: RunSpec, signature: str) -> None:
         """Starts a fresh process for the next request like this one, when there is room for it."""
@@ -252,17 +262,26 @@ class ClaudeRunner:
             1 for e in self._idle if e.signature == signature and e.conversation == EMPTY_CONVERSATION
         )
         spares += self._spares_starting.get(signature, 0)
-        if spares >= self._settings.warm_processes or self._live >= self._process_limit:
+        if spares >= self._settings.warm_processes:
             return
+        if self._live >= self._process_limit:
+            # A spare serves any new conversation; a kept one only its own next turn. At the limit,
+            # the conversation idle longest makes room, so new conversations do not all start cold.
+            kept = [e for e in self._idle if e.conversation != EMPTY_CONVERSATION]
+            if not kept:
+                return
+            oldest = min(kept, key=lambda e: e.since)
+            self._idle.remove(oldest)
+            self._spawn_background(oldest.process.stop(running=True))
+        else:
+            self._live += 1
         fresh = RunSpec(spec.oauth_token, replace(spec.request, history=()))
         self._spares_starting[signature] = self._spares_starting.get(signature, 0) + 1
-        self._live += 1
-        self._spawn_background(self._start_spare(fresh, signature))
+        self._spawn_background(self._start_spare(fresh, signature), cancellable=True)
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:
         try:
-            self._started += 1
-            process = await ClaudeProcess.spawn(spec, self._settings, *self._paths())
+            process = await self._spawn(spec)
         except Exception:
             logger.warning("A warm Claude process could not be started", exc_info=True)
             await self._release_slot()
@@ -287,12 +306,18 @@ class ClaudeRunner:
     async def _start_process(self, spec: RunSpec) -> ClaudeProcess:
         await self._acquire_slot()
         try:
-            self._started += 1
-            return await ClaudeProcess.spawn(spec, self._settings, *self._paths())
+            return await self._spawn(spec)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._release_slot()
             raise
+
+    async def _spawn(self, spec: RunSpec) -> ClaudeProcess:
+        # Starting Claude Code takes a core for a few hundred milliseconds: a burst started all at
+        # once would make every request wait for all the others.
+        async with self._starting:
+            self._started += 1
+            return await ClaudeProcess.spawn(spec, self._settings, *self._paths())
 
     async def _acquire_slot(self) -> None:
         """Takes a place under the process limit, retiring an idle process or waiting when needed."""
@@ -328,6 +353,10 @@ class ClaudeRunner:
         async with self._slot_freed:
             self._slot_freed.notify()
 
+    async def _wake_waiters(self) -> None:
+        async with self._slot_freed:
+            self._slot_freed.notify_all()
+
     async def _retire(self, process: ClaudeProcess, *, running: bool) -> None:
         await process.stop(running=running)
         await self._release_slot()
@@ -340,7 +369,10 @@ class ClaudeRunner:
         self._largest_process = size
         if self._settings.max_claude_processes is None:
             budget = self._memory_at_start * MEMORY_SHARE
+            raised = max(1, int(budget // size)) > self._process_limit
             self._process_limit = max(1, int(budget // size))
+            if raised:
+                self._spawn_background(self._wake_waiters())
             logger.info(
                 "A Claude process takes %.0f MB: at most %d at once", size / 2**20, self._process_limit
             )
@@ -350,7 +382,10 @@ class ClaudeRunner:
             raise RuntimeError("ClaudeRunner.start() was not called")
         return self._launcher_path, self._runtime_dir
 
-    def _spawn_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn_background(self, coroutine: Coroutine[Any, Any, None], *, cancellable: bool = False) -> None:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        if cancellable:
+            self._cancellable.add(task)
+            task.add_done_callback(self._cancellable.discard)

@@ -95,7 +95,10 @@ class GatewayServer:
         self._thread.start()
         self.gateway = self.call(Gateway.open(self.settings))
         app = create_app(self.settings, self.gateway)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.settings.port, log_config=None)
+        # As `serve` does: forwarded headers are trusted only through TRUST_PROXY_HEADERS.
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.settings.port, log_config=None, proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._server.capture_signals = _no_signal_capture  # type: ignore[method-assign]
         self._serving = asyncio.run_coroutine_threadsafe(self._server.serve(), self._loop)  # type: ignore[assignment]

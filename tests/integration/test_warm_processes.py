@@ -186,3 +186,26 @@ def test_past_the_process_limit_a_request_waits_then_gets_429(
         assert answer.choices[0].message.content == "Echo: z"
     finally:
         server.stop()
+
+
+def test_at_the_process_limit_a_spare_takes_the_place_of_the_oldest_kept_conversation(
+    tmp_path: Path, mock_anthropic: MockAnthropic
+) -> None:
+    settings = make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1, max_claude_processes=2)
+    server = GatewayServer(settings).start()
+    try:
+        _, key = server.create_key()
+        _ask(server, key, [{"role": "user", "content": "first conversation"}])
+        _wait_for_idle(server, 2)  # its kept process and a spare: the limit is reached
+        _ask(server, key, [{"role": "user", "content": "second conversation"}])
+        _wait_for_idle(server, 2)  # the second kept process and a new spare, the first one gone
+        started = _started(server)
+
+        _ask(server, key, [{"role": "user", "content": "third conversation"}])
+
+        spare_replacement = 1
+        assert _started(server) == started + spare_replacement
+        assert server.gateway is not None
+        assert server.gateway.runner.stats().warm_idle + server.gateway.runner.stats().running <= 2
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ key revoked or changed here is forgotten at once, one revoked by another instanc
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -140,6 +141,7 @@ class KeyStore:
         self._cipher = cipher
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _CachedKey] = {}
+        self._unknown: dict[str, float] = {}
         # Bumped by every local revocation or change, so a lookup that read before it is not cached.
         self._generation = 0
 
@@ -188,13 +190,23 @@ class KeyStore:
             return None
         key_hash = hash_api_key(full_key)
         # Looked up by the hash, which a caller cannot steer, so the lookup's timing tells nothing.
+        now = time.monotonic()
         cached = self._cache.get(key_hash)
-        if cached is not None and time.monotonic() - cached.stored_at < self._cache_seconds:
+        if cached is not None and now - cached.stored_at < self._cache_seconds:
             return cached.credentials
+        # Unknown keys are remembered briefly too, so that guessing keys costs no database query.
+        if now - self._unknown.get(key_hash, -math.inf) < self._cache_seconds:
+            return None
         generation = self._generation
         credentials = await self._load(full_key, key_hash)
-        if credentials is not None and self._cache_seconds > 0 and generation == self._generation:
-            self._remember(key_hash, credentials)
+        if self._cache_seconds > 0 and generation == self._generation:
+            if credentials is not None:
+                self._remember(key_hash, credentials)
+            else:
+                if len(self._unknown) >= _KEY_CACHE_MAX_ENTRIES:
+                    # A flood of guesses must not grow memory: forget them all and start again.
+                    self._unknown.clear()
+                self._unknown[key_hash] = now
         return credentials
 
     async def _load(self, full_key: str, key_hash: str) -> KeyCredentials | None:
