@@ -221,3 +221,9 @@ class MessagesRequest(WireModel):
     output_config: OutputConfig | None = None
     service_tier: Literal["auto", "standard_only"] | None = None
     cache_control: CacheControl | None = None
+
+
+class CountTokensRequest(MessagesRequest):
+    """`POST /v1/messages/count_tokens` body: a Messages request that generates nothing."""
+
+    max_tokens: Annotated[int, Field(ge=1)] = 1

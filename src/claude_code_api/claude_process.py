@@ -177,6 +177,18 @@ class ClaudeProcess:
             raise error_from_exception(exc) from None
         return Turn(self._client, self._settings)
 
+    async def context_tokens(self) -> int:
+        """The tokens of everything the process would send upstream now, as Claude Code counts them
+        (with Anthropic's count endpoint): system prompt, tools and the conversation it holds."""
+        try:
+            usage = await self._client.get_context_usage()
+        except ClaudeSDKError as exc:
+            raise error_from_exception(exc) from None
+        total = int(usage.get("totalTokens") or 0)
+        if total <= 0:
+            raise UpstreamError("Claude Code could not count the tokens; see the server log.")
+        return total
+
     def resident_bytes(self) -> int | None:
         """The process's resident memory, with any children, or None when it cannot be read."""
         pid = self.workspace.pid()

@@ -54,12 +54,6 @@ from claude_code_api.translate import (
     tool_use_instruction,
 )
 
-COUNT_TOKENS_REFUSAL = (
-    "POST /v1/messages/count_tokens is not available through this gateway: Claude Code has no way to "
-    "count tokens without running the model, and the gateway does not guess. Every /v1/messages "
-    "response reports its real token counts in `usage`."
-)
-
 
 def translate_messages_request(
     request: MessagesRequest, model: ModelChoice, *, fetch_image_urls: bool = False

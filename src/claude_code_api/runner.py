@@ -220,6 +220,17 @@ class ClaudeRunner:
                 self._running.discard(process)
                 await self._after_turn(process, spec, signature, turn)
 
+    async def count_tokens(self, spec: RunSpec) -> int:
+        """Counts the input tokens of a request the way Claude Code would send it, without running it."""
+        request = spec.request
+        whole = replace(request, history=(*request.history, ClaudeTurn("user", request.prompt)))
+        process = await self._start_process(RunSpec(spec.oauth_token, whole))
+        try:
+            return await process.context_tokens()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._retire(process, running=False)
+
     # --- keeping processes ----------------------------------------------------------------------
 
     @property

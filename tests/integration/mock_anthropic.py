@@ -46,12 +46,18 @@ __all__ = [
     "StopReason",
     "ToolUse",
     "Usage",
+    "counted_tokens",
     "echo_text",
 ]
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def counted_tokens(body: Mapping[str, Any]) -> int:
+    """What the mock's count endpoint answers for a body: a function of the body alone."""
+    return max(1, len(json.dumps(body, sort_keys=True)) // 4)
 
 
 def echo_text(prompt: str) -> str:
@@ -196,6 +202,11 @@ class RecordedRequest:
     def is_messages(self) -> bool:
         """Whether this is a Messages API call (`POST /v1/messages`)."""
         return self.method == "POST" and self.path == "/v1/messages"
+
+    @property
+    def is_count_tokens(self) -> bool:
+        """Whether this asks to count tokens (`POST /v1/messages/count_tokens`)."""
+        return self.method == "POST" and self.path == "/v1/messages/count_tokens"
 
     @property
     def stream(self) -> bool:
@@ -577,6 +588,8 @@ class MockAnthropic:
             self._requests.append(record)
             self._changed.notify_all()
             release = self._release
+        if record.is_count_tokens and isinstance(body, dict):
+            return JSONResponse({"input_tokens": counted_tokens(body)})
         if not record.is_messages:
             return _error(404, "not_found_error", f"Not found: {record.method} {record.path}")
         if not _is_messages_body(body):

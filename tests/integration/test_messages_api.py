@@ -8,6 +8,7 @@ client gets (Anthropic's shapes, events and errors) and what reaches Claude (too
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ import httpx
 import pytest
 
 from tests.integration.gateway_harness import GatewayServer, make_settings
-from tests.integration.mock_anthropic import ErrorReply, MockAnthropic, RecordedRequest, Reply, ToolUse, Usage
+from tests.integration.mock_anthropic import (
+    ErrorReply,
+    MockAnthropic,
+    RecordedRequest,
+    Reply,
+    ToolUse,
+    Usage,
+    counted_tokens,
+)
 from tests.integration.test_claude_processes import (  # noqa: F401 - autouse fixtures
     no_claude_process_outlives_the_test,
     no_run_left_answering,
@@ -375,11 +384,20 @@ def test_missing_max_tokens_is_a_400_in_anthropics_shape(gateway_server: Gateway
     }
 
 
-def test_count_tokens_is_refused_with_a_reason(client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as raised:
-        client.messages.count_tokens(model="sonnet", messages=HELLO)
+def test_count_tokens_counts_through_claude_code_without_generating(
+    client: anthropic.Anthropic, mock_anthropic: MockAnthropic
+) -> None:
+    counted = client.messages.count_tokens(model="sonnet", system="Be brief.", messages=HELLO)
 
-    assert "does not guess" in raised.value.message
+    count_requests = [r for r in mock_anthropic.requests if r.is_count_tokens]
+    assert count_requests, "Claude Code did not ask the upstream to count"
+    answers = [counted_tokens(r.body) for r in count_requests]
+    # Claude Code adds up what the upstream counted for its parts (system prompt, tools, messages).
+    assert max(answers) <= counted.input_tokens <= sum(answers)
+    assert not mock_anthropic.message_requests, "counting must not generate anything"
+    counted_text = json.dumps([r.body for r in count_requests])
+    assert "Be brief." in counted_text
+    assert "Say hello" in counted_text or "hello" in counted_text.lower()
 
 
 def test_wrong_key_is_an_authentication_error(gateway_server: GatewayServer) -> None:

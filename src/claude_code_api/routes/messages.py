@@ -14,12 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from claude_code_api import catalog
-from claude_code_api.anthropic_schemas import MessagesRequest
+from claude_code_api.anthropic_schemas import CountTokensRequest, MessagesRequest
 from claude_code_api.chat import collect_answer, stream_answer
-from claude_code_api.errors import GatewayError, InvalidRequestError
+from claude_code_api.errors import GatewayError
 from claude_code_api.images import inline_image_urls
 from claude_code_api.messages_api import (
-    COUNT_TOKENS_REFUSAL,
     MessageStreamEncoder,
     anthropic_error,
     anthropic_message,
@@ -74,10 +73,23 @@ async def create_message(request: Request, caller: CallerKey, gateway: GatewayDe
 
 
 @router.post(f"{MESSAGES_PATH}/count_tokens")
-async def count_tokens(caller: CallerKey) -> Response:
-    # Counting needs Anthropic's count endpoint, which Claude Code does not expose; estimating from
-    # characters would hand clients numbers that are not the model's. So: a clear refusal.
-    raise InvalidRequestError(COUNT_TOKENS_REFUSAL)
+async def count_tokens(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
+    """Counts through Claude Code, which asks Anthropic's count endpoint: the figure includes Claude
+    Code's own system prompt, as every request through this gateway does; nothing is generated."""
+    settings = gateway.settings
+    message = parse_count_tokens_request(await read_body(request, settings.max_request_bytes))
+    async with gateway.limiter.admit(caller.key, message.model):
+        claude_request = translate_messages_request(
+            message, catalog.resolve_model(message.model), fetch_image_urls=settings.image_url_fetch
+        )
+        claude_request = await inline_image_urls(claude_request, settings)
+        tokens = await gateway.runner.count_tokens(RunSpec(caller.oauth_token, claude_request))
+    return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json")
+
+
+def parse_count_tokens_request(body: bytes) -> CountTokensRequest:
+    """Validates a count_tokens request strictly; every problem is a 400 naming the parameter."""
+    return parse_wire_request(body, CountTokensRequest)
 
 
 def parse_messages_request(body: bytes) -> MessagesRequest:
