@@ -137,10 +137,6 @@ class ClaudeRunner:
         """How many Claude processes are answering now."""
         return len(self._running)
 
-    @property
-    def process_limit(self) -> int:
-        return self._process_limit
-
     def stats(self) -> RunnerStats:
         """Counts of running, idle and queued processes, and the limit on them."""
         return RunnerStats(

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import ImmutableMultiDict
 
 from claude_code_api.config import Settings
 from claude_code_api.errors import (
@@ -27,6 +28,14 @@ from claude_code_api.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+)
+from claude_code_api.routes.admin_chart import UsageChart, build_chart, chart_range, range_links
+from claude_code_api.routes.admin_limits import LIMIT_FIELDS, LimitsForm, read_limits_form
+from claude_code_api.routes.admin_schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyLimitsUpdate,
+    ApiKeyPublic,
 )
 from claude_code_api.routes.admin_site import (
     AdminSite,
@@ -39,7 +48,7 @@ from claude_code_api.routes.admin_site import (
     site_host,
     site_origin,
 )
-from claude_code_api.routes.api import get_gateway, read_body, validation_error
+from claude_code_api.routes.api import get_gateway, parse_wire_request, read_body, validation_error
 from claude_code_api.security.admin_auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -52,9 +61,9 @@ from claude_code_api.security.csrf import (
     csrf_token_matches,
     origin_problem,
 )
+from claude_code_api.security.ratelimit import budget_period_end, budget_period_start
 from claude_code_api.store.keys import ApiKey
 from claude_code_api.store.sessions import AdminSession, SessionStore
-from claude_code_api.store.usage import UsageTotals
 
 if TYPE_CHECKING:
     from claude_code_api.app import Gateway
@@ -152,71 +161,7 @@ async def _refuse_if_throttled(site: AdminSite, address: str) -> None:
         )
 
 
-# --- wire shapes of the JSON API ------------------------------------------------------------------------
-
-
-class ApiKeyCreate(BaseModel):
-    """What `POST /auth/exchange` takes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    oauth_token: str
-    name: str = "unnamed"
-
-
-class UsagePublic(BaseModel):
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-
-
-class ApiKeyPublic(BaseModel):
-    """What the admin site shows of a key: never its hash, never its OAuth token, never the full key."""
-
-    id: str
-    object: Literal["api_key"] = "api_key"
-    name: str
-    prefix: str
-    status: Literal["active", "revoked", "expired"]
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    expires_at: datetime | None
-    usage: UsagePublic
-
-    @classmethod
-    def of(cls, key: ApiKey, totals: UsageTotals | None, now: datetime) -> ApiKeyPublic:
-        return cls(
-            id=key.id,
-            name=key.name,
-            prefix=key.prefix,
-            status=_status(key, now),
-            created_at=key.created_at,
-            last_used_at=key.last_used_at,
-            revoked_at=key.revoked_at,
-            expires_at=key.expires_at,
-            usage=UsagePublic(
-                requests=totals.requests if totals else 0,
-                input_tokens=totals.input_tokens if totals else 0,
-                output_tokens=totals.output_tokens if totals else 0,
-                cost_usd=round(totals.cost_usd, 6) if totals else 0.0,
-            ),
-        )
-
-
-class ApiKeyCreated(ApiKeyPublic):
-    """The answer to an exchange: the key's record and, this once, the full key."""
-
-    api_key: str
-
-
-def _status(key: ApiKey, now: datetime) -> Literal["active", "revoked", "expired"]:
-    if key.revoked_at is not None:
-        return "revoked"
-    if not key.is_active_at(now):
-        return "expired"
-    return "active"
+# --- helpers -------------------------------------------------------------------------------------------
 
 
 def _json(body: BaseModel | dict[str, Any], status: int = 200) -> Response:
@@ -324,10 +269,10 @@ async def logout(request: Request, site: Site, session: PageSession, gateway: Ga
     return response
 
 
-async def _read_form(request: Request) -> dict[str, str]:
+async def _read_form(request: Request) -> ImmutableMultiDict[str, str]:
     body = await read_body(request, _FORM_MAX_BYTES)
     try:
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        return ImmutableMultiDict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise InvalidRequestError("The form is not valid UTF-8.") from None
 
@@ -351,12 +296,22 @@ async def exchange_submit(
     form = await _read_form(request)
     _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
     name = form.get("name", "")
+    limits_form, limits = read_limits_form(form, None, datetime.now(UTC))
+    if limits_form.errors:
+        return _exchange_page(request, session, 400, name=name, limits_form=limits_form)
     try:
-        record, api_key = await gateway.keys.create_key(name, form.get("oauth_token", ""))
+        record, api_key = await gateway.keys.create_key(name, form.get("oauth_token", ""), **limits)
     except InvalidOAuthTokenError as exc:
-        return _exchange_page(request, session, 400, name=name, token_error=exc.message)
+        return _exchange_page(
+            request, session, 400, name=name, token_error=exc.message, limits_form=limits_form
+        )
     except InvalidRequestError as exc:
-        return _exchange_page(request, session, 400, name=name, name_error=exc.message)
+        if exc.param in LIMIT_FIELDS:
+            limits_form = limits_form.with_error(exc.param, exc.message)
+            return _exchange_page(request, session, 400, name=name, limits_form=limits_form)
+        return _exchange_page(
+            request, session, 400, name=name, name_error=exc.message, limits_form=limits_form
+        )
     return _exchange_page(request, session, created=record, api_key=api_key)
 
 
@@ -368,6 +323,7 @@ def _exchange_page(
     name: str = "",
     token_error: str | None = None,
     name_error: str | None = None,
+    limits_form: LimitsForm | None = None,
     created: ApiKey | None = None,
     api_key: str | None = None,
 ) -> HTMLResponse:
@@ -380,6 +336,7 @@ def _exchange_page(
         name=name,
         token_error=token_error,
         name_error=name_error,
+        limits_form=limits_form or LimitsForm(),
         created=created,
         api_key=api_key,
         api_base_url=_api_base_url(request, site.settings),
@@ -387,7 +344,7 @@ def _exchange_page(
     )
 
 
-# --- the dashboard --------------------------------------------------------------------------------------
+# --- the dashboard and a key's pages --------------------------------------------------------------------
 
 
 @router.get("/admin")
@@ -410,7 +367,72 @@ async def dashboard(request: Request, session: PageSession, gateway: GatewayDep)
             "tokens": sum(key.usage.input_tokens + key.usage.output_tokens for key in every_key),
         },
         revoked=next((key for key in every_key if key.id == revoked_id), None),
+        **await _usage_chart(request, gateway, None),
     )
+
+
+@router.get("/admin/keys/{key_id}")
+async def key_page(request: Request, key_id: str, session: PageSession, gateway: GatewayDep) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    key = await _key_or_404(gateway, key_id)
+    now = datetime.now(UTC)
+    spent = resets_at = None
+    if key.budget_usd is not None:
+        spent = await gateway.usage.cost_since(key.id, budget_period_start(key.budget_period, now))
+        resets_at = budget_period_end(key.budget_period, now)
+    return render_page(
+        request,
+        "key.html",
+        session=session,
+        key=ApiKeyPublic.of(key, (await gateway.usage.totals_by_key()).get(key.id), now),
+        spent=spent,
+        resets_at=resets_at,
+        saved=request.query_params.get("saved") == "limits",
+        **await _usage_chart(request, gateway, key.id),
+    )
+
+
+async def _usage_chart(request: Request, gateway: Gateway, key_id: str | None) -> dict[str, Any]:
+    """The usage chart of every key or of one, over the range the query string names."""
+    chosen = chart_range(request.query_params.get("range"))
+    now = datetime.now(UTC)
+    buckets = await gateway.usage.timeline(key_id, chosen.bucket, chosen.since(now), now)
+    chart: UsageChart = build_chart(buckets, chosen)
+    return {"chart": chart, "range_links": range_links(request.url.path, request.query_params, chosen)}
+
+
+@router.get("/admin/keys/{key_id}/limits")
+async def limits_form(request: Request, key_id: str, session: PageSession, gateway: GatewayDep) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    key = await _key_or_404(gateway, key_id)
+    return _limits_page(request, session, key, LimitsForm.of(key))
+
+
+@router.post("/admin/keys/{key_id}/limits")
+async def limits_submit(
+    request: Request, key_id: str, site: Site, session: PageSession, gateway: GatewayDep
+) -> Response:
+    if session is None:
+        return _login_redirect(request)
+    form = await _read_form(request)
+    _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
+    key = await _key_or_404(gateway, key_id)
+    shown, limits = read_limits_form(form, key, datetime.now(UTC))
+    if shown.errors:
+        return _limits_page(request, session, key, shown, status=400)
+    try:
+        await gateway.keys.update_key(key.id, **limits)
+    except InvalidRequestError as exc:
+        return _limits_page(request, session, key, shown.with_error(exc.param, exc.message), status=400)
+    return RedirectResponse(f"/admin/keys/{quote(key.id)}?saved=limits", status_code=303)
+
+
+def _limits_page(
+    request: Request, session: AdminSession, key: ApiKey, form: LimitsForm, status: int = 200
+) -> HTMLResponse:
+    return render_page(request, "limits.html", status=status, session=session, key=key, limits_form=form)
 
 
 @router.get("/admin/keys/{key_id}/revoke")
@@ -419,9 +441,7 @@ async def revoke_confirmation(
 ) -> Response:
     if session is None:
         return _login_redirect(request)
-    key = await gateway.keys.get_key(key_id)
-    if key is None:
-        raise NotFoundError(f"No key with id {key_id}.")
+    key = await _key_or_404(gateway, key_id)
     return render_page(request, "revoke.html", session=session, key=key)
 
 
@@ -437,6 +457,13 @@ async def revoke_submit(
     if key is None:
         raise NotFoundError(f"No key with id {key_id}.")
     return RedirectResponse(f"/admin?revoked={quote(key.id)}", status_code=303)
+
+
+async def _key_or_404(gateway: Gateway, key_id: str) -> ApiKey:
+    key = await gateway.keys.get_key(key_id)
+    if key is None:
+        raise NotFoundError(f"No key with id {key_id}.")
+    return key
 
 
 # --- the JSON API for scripts ---------------------------------------------------------------------------
@@ -460,6 +487,17 @@ async def exchange_api(request: Request, admin: AdminUser, gateway: GatewayDep) 
 async def list_keys_api(request: Request, admin: AdminUser, gateway: GatewayDep) -> Response:
     keys = _named_like(await _public_keys(gateway), request.query_params.get("q", ""))
     return _json({"object": "list", "data": [key.model_dump(mode="json") for key in keys]})
+
+
+@router.patch("/admin/keys/{key_id}")
+async def update_key_api(request: Request, key_id: str, admin: AdminUser, gateway: GatewayDep) -> Response:
+    # A limit left out of the body stays as it is; one sent as null is lifted.
+    update = parse_wire_request(await read_body(request, _FORM_MAX_BYTES), ApiKeyLimitsUpdate)
+    key = await gateway.keys.update_key(key_id, **update.limits())
+    if key is None:
+        raise NotFoundError(f"No key with id {key_id}.")
+    totals = (await gateway.usage.totals_by_key()).get(key.id)
+    return _json(ApiKeyPublic.of(key, totals, datetime.now(UTC)))
 
 
 @router.delete("/admin/keys/{key_id_or_key}")

@@ -8,9 +8,10 @@ leaves its limit as it is. Each problem is named by its field, so that the page 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from starlette.datastructures import ImmutableMultiDict
@@ -20,9 +21,19 @@ from claude_code_api.routes.admin_schemas import MAX_COUNT_LIMIT, ApiKeyPublic
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits
 
 # The fields of the limits form; an error named by another parameter is shown above the form.
-LIMIT_FIELDS = ("rpm_limit", "concurrency_limit", "allowed_models", "expires_at", "budget_usd", "budget_period")
-# What <input type="datetime-local"> sends and shows: minutes, no zone (the form says UTC).
-_FORM_MINUTE = "%Y-%m-%dT%H:%M"
+LIMIT_FIELDS = (
+    "rpm_limit",
+    "concurrency_limit",
+    "allowed_models",
+    "expires_at",
+    "budget_usd",
+    "budget_period",
+)
+# How the form shows an expiry: to the minute, in UTC (the form says so).
+_FORM_MINUTE = "%Y-%m-%d %H:%M"
+# An expiry may also be given as a duration from now, as `keys create --expires` takes it.
+_DURATION = re.compile(r"(\d+)\s*([mhdw])")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,9 @@ class LimitsForm:
             concurrency_limit=_text(key.concurrency_limit),
             models="any" if key.allowed_models is None else "only",
             allowed_models=key.allowed_models or (),
-            expires_at="" if key.expires_at is None else key.expires_at.astimezone(UTC).strftime(_FORM_MINUTE),
+            expires_at=""
+            if key.expires_at is None
+            else key.expires_at.astimezone(UTC).strftime(_FORM_MINUTE),
             budget_usd="" if key.budget_usd is None else f"{key.budget_usd:.2f}",
             budget_period=key.budget_period or "",
         )
@@ -81,12 +94,16 @@ def read_limits_form(
     shown = LimitsForm.of(current)
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for name in ("rpm_limit", "concurrency_limit"):
-        if name in form:
-            shown = replace(shown, **{name: form[name]})
-            _read(values, errors, name, _count, form[name])
+    if "rpm_limit" in form:
+        shown = replace(shown, rpm_limit=form["rpm_limit"])
+        _read(values, errors, "rpm_limit", _count, form["rpm_limit"])
+    if "concurrency_limit" in form:
+        shown = replace(shown, concurrency_limit=form["concurrency_limit"])
+        _read(values, errors, "concurrency_limit", _count, form["concurrency_limit"])
     if "models" in form:
-        chosen = tuple(dict.fromkeys(model.strip() for model in form.getlist("allowed_models") if model.strip()))
+        chosen = tuple(
+            dict.fromkeys(model.strip() for model in form.getlist("allowed_models") if model.strip())
+        )
         only = form["models"] == "only"
         shown = replace(shown, models="only" if only else "any", allowed_models=chosen)
         if not only:
@@ -113,7 +130,7 @@ def read_limits_form(
     return replace(shown, errors=errors), cast(KeyLimits, values)
 
 
-def short_limits(key: ApiKeyPublic) -> list[str]:
+def short_limits(key: ApiKey | ApiKeyPublic) -> list[str]:
     """A key's limits in a few words each, for its row on the dashboard; empty when it has none."""
     notes = []
     if key.rpm_limit is not None:
@@ -183,13 +200,19 @@ def _usd(text: str) -> float | None:
 def _expiry(text: str, now: datetime) -> datetime | None:
     if not text:
         return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            "Give a date and time such as 2026-12-31T18:00 (UTC), or leave it empty: the key never expires."
-        ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    duration = _DURATION.fullmatch(text.lower())
+    if duration is not None:
+        amount, unit = duration.groups()
+        moment = now + timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                "Give a date (2026-12-31), a date and time (2026-12-31 18:00, UTC unless it has an offset) "
+                "or a duration from now (90m, 12h, 30d, 2w); leave it empty and the key never expires."
+            ) from None
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment <= now:
         raise ValueError(f"{moment:%Y-%m-%d %H:%M} UTC has passed; to stop the key now, revoke it.")
     return moment

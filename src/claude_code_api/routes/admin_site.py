@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claude_code_api import __version__
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, PermissionDeniedError
+from claude_code_api.routes.admin_chart import compact
+from claude_code_api.routes.admin_limits import short_limits, usd
 from claude_code_api.security.admin_auth import (
     LoginThrottle,
     MemoryLoginThrottle,
@@ -223,8 +225,18 @@ def _when(moment: datetime | None, zone: bool = True) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M" + (" UTC" if zone else ""))
 
 
+def _token_advice(detail: str) -> str:
+    # The gateway stores "<kind>: <message>" (store/keys.py reads the kind); the badge beside it says it.
+    kind, colon, message = detail.partition(": ")
+    return message if colon and kind in ("rejected", "usage limit", "failed") else detail
+
+
 _templates.filters["when"] = _when
+_templates.filters["token_advice"] = _token_advice
 _templates.filters["thousands"] = lambda number: f"{number:,}"
+_templates.filters["compact"] = compact
+_templates.filters["usd"] = usd
+_templates.filters["short_limits"] = short_limits
 
 
 # --- HTTPS only, with security headers -----------------------------------------------------------------
