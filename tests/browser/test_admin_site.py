@@ -77,7 +77,7 @@ def chat(served: ServedGateway, api_key: str, text: str) -> str:
     return completion.choices[0].message.content or ""
 
 
-def test_log_in_exchange_copy_use_revoke_and_see_the_key_refused(
+def test_log_in_exchange_copy_use_limit_revoke_and_see_the_key_refused(
     context: BrowserContext, own_server: ServedGateway
 ):
     served = own_server
@@ -122,14 +122,35 @@ def test_log_in_exchange_copy_use_revoke_and_see_the_key_refused(
 
     page.get_by_role("link", name="Keys", exact=True).click()
     row = page.locator("tr", has_text="laptop")
+    # The gateway writes usage, last use and the token's state after the answer, one after the other.
     for _ in range(50):
-        if row.locator('td[data-label="Requests"]').inner_text() == "1":
+        if (
+            row.locator('td[data-label="Requests"]').inner_text() == "1"
+            and row.locator('td[data-label="Last used (UTC)"]').inner_text().strip() != "never"
+            and row.locator("[data-token-state]").inner_text() == "OK"
+        ):
             break
         page.wait_for_timeout(100)
         page.reload()
     expect(row.locator('td[data-label="Requests"]')).to_have_text("1")
     expect(row.locator('td[data-label="Last used (UTC)"]')).not_to_have_text("never")
+    expect(row.locator("[data-token-state]")).to_have_text("OK")
     expect(page.locator("body")).not_to_contain_text(api_key)
+
+    # Limits are set in a plain form: a rate, two models and a monthly budget.
+    page.get_by_role("link", name="Limits of team-notebook").click()
+    page.get_by_label("Requests per minute").fill("30")
+    page.get_by_label("Only the models ticked").check()
+    page.get_by_label("sonnet", exact=True).check()
+    page.get_by_label("haiku", exact=True).check()
+    page.get_by_label("Budget in US dollars").fill("20")
+    page.get_by_label("Budget period").select_option("month")
+    page.get_by_role("button", name="Save limits").click()
+    expect(page.locator("#flash")).to_contain_text("Limits saved")
+    expect(page.locator(".limits-facts")).to_contain_text("sonnet, haiku")
+    page.get_by_role("link", name="All keys").click()
+    limits = page.locator("tr", has_text="team-notebook").locator("[data-limits]")
+    expect(limits).to_have_text(re.compile(r"30/min\s*sonnet, haiku\s*\$20/month"))
     # Just tall enough for the table, so that the README's picture has no empty band.
     page.set_viewport_size({"width": DESKTOP["width"], "height": 700})
     page.screenshot(path=DOCS_IMAGES / "key-management.png", full_page=True)
@@ -224,14 +245,19 @@ def test_the_site_works_without_javascript(chromium: Browser, served: ServedGate
 def test_pages_fit_a_phone_screen(chromium: Browser, served: ServedGateway, tmp_path):
     with admin_api(served) as api:
         for name in ("ci-pipeline", "a-rather-long-key-name-for-the-team-notebook"):
-            api.post("/auth/exchange", json={"oauth_token": make_oauth_token(), "name": name})
+            key_id = api.post(
+                "/auth/exchange", json={"oauth_token": make_oauth_token(), "name": name}
+            ).json()["id"]
+        api.patch(
+            f"/admin/keys/{key_id}", json={"rpm_limit": 30, "allowed_models": ["sonnet", "haiku", "opus"]}
+        )
     context = chromium.new_context(
         ignore_https_errors=True, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
     )
     try:
         page = context.new_page()
         log_in(page, served)
-        for path in ("/", "/admin"):
+        for path in ("/", "/admin", f"/admin/keys/{key_id}", f"/admin/keys/{key_id}/limits"):
             page.goto(f"{served.admin_url}{path}")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"

@@ -65,6 +65,12 @@ async def test_exchange_returns_the_new_key_once(site, browser):
         "last_used_at",
         "revoked_at",
         "expires_at",
+        "rpm_limit",
+        "concurrency_limit",
+        "allowed_models",
+        "budget_usd",
+        "budget_period",
+        "token_health",
         "usage",
         "api_key",
     }

@@ -1,8 +1,10 @@
-"""The admin site's routes: login, token exchange, key dashboard, revoke, logout, and a JSON API for scripts.
+"""The admin site's routes: login, token exchange, key dashboard, a key's page and limits, revoke, logout,
+and a JSON API for scripts.
 
 Pages are rendered on the server and work without JavaScript; `static/admin.js` only adds copy buttons,
 live filtering and an in-page revoke confirmation. `routes/admin_site.py` holds what they share: state,
-rendering, and the guard that keeps every admin route HTTPS-only.
+rendering, and the guard that keeps every admin route HTTPS-only. The wire shapes, the limits form and
+the usage chart are pure modules beside it (`admin_schemas.py`, `admin_limits.py`, `admin_chart.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from claude_code_api.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from claude_code_api.routes.admin_chart import UsageChart, build_chart, chart_range, range_links
+from claude_code_api.routes.admin_chart import build_chart, chart_range, range_links
 from claude_code_api.routes.admin_limits import LIMIT_FIELDS, LimitsForm, read_limits_form
 from claude_code_api.routes.admin_schemas import (
     ApiKeyCreate,
@@ -398,12 +400,14 @@ async def _usage_chart(request: Request, gateway: Gateway, key_id: str | None) -
     chosen = chart_range(request.query_params.get("range"))
     now = datetime.now(UTC)
     buckets = await gateway.usage.timeline(key_id, chosen.bucket, chosen.since(now), now)
-    chart: UsageChart = build_chart(buckets, chosen)
-    return {"chart": chart, "range_links": range_links(request.url.path, request.query_params, chosen)}
+    return {
+        "chart": build_chart(buckets, chosen),
+        "range_links": range_links(request.url.path, request.query_params, chosen),
+    }
 
 
 @router.get("/admin/keys/{key_id}/limits")
-async def limits_form(request: Request, key_id: str, session: PageSession, gateway: GatewayDep) -> Response:
+async def edit_limits(request: Request, key_id: str, session: PageSession, gateway: GatewayDep) -> Response:
     if session is None:
         return _login_redirect(request)
     key = await _key_or_404(gateway, key_id)
@@ -411,7 +415,7 @@ async def limits_form(request: Request, key_id: str, session: PageSession, gatew
 
 
 @router.post("/admin/keys/{key_id}/limits")
-async def limits_submit(
+async def save_limits(
     request: Request, key_id: str, site: Site, session: PageSession, gateway: GatewayDep
 ) -> Response:
     if session is None:

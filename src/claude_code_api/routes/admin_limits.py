@@ -62,7 +62,7 @@ class LimitsForm:
             expires_at=""
             if key.expires_at is None
             else key.expires_at.astimezone(UTC).strftime(_FORM_MINUTE),
-            budget_usd="" if key.budget_usd is None else f"{key.budget_usd:.2f}",
+            budget_usd="" if key.budget_usd is None else _amount_text(key.budget_usd),
             budget_period=key.budget_period or "",
         )
 
@@ -216,6 +216,12 @@ def _expiry(text: str, now: datetime) -> datetime | None:
     if moment <= now:
         raise ValueError(f"{moment:%Y-%m-%d %H:%M} UTC has passed; to stop the key now, revoke it.")
     return moment
+
+
+def _amount_text(amount: float) -> str:
+    # Cents as people write them, but never rounded: the form sends the amount back as it shows it.
+    cents = f"{amount:.2f}"
+    return cents if float(cents) == amount else repr(amount)
 
 
 def _text(number: int | None) -> str:

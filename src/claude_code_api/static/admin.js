@@ -110,8 +110,7 @@ function markRevoked(row, name) {
   const badge = row.querySelector("[data-status]");
   badge.textContent = "revoked";
   badge.className = "badge badge-revoked";
-  const link = row.querySelector("[data-revoke]");
-  if (link) link.remove();
+  for (const link of row.querySelectorAll("[data-revoke], [data-limits-link]")) link.remove();
   const active = document.querySelector("[data-active-count]");
   const count = Number.parseInt(active ? active.textContent.replace(/\D/g, "") : "", 10);
   if (active && count > 0) active.textContent = (count - 1).toLocaleString("en-US");
