@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from tests.integration.gateway_harness import free_ports
 from tests.integration.mock_anthropic import MockAnthropic
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,13 +88,6 @@ def chromium(chromium_path: Path) -> Iterator[Browser]:
 def mock_upstream() -> Iterator[MockAnthropic]:
     with MockAnthropic() as mock:
         yield mock
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -175,7 +168,7 @@ def own_server(tmp_path: Path, mock_upstream: MockAnthropic) -> Iterator[ServedG
 def _serve(tmp_path: Path, mock_upstream: MockAnthropic) -> Iterator[ServedGateway]:
     """`claude-code-api generate-certs`, then `claude-code-api serve`, as a user runs them."""
     data_dir = tmp_path / "data"
-    port, https_port = _free_port(), _free_port()
+    port, https_port = free_ports(2)
     environment = _environment(data_dir, port, https_port, mock_upstream.url)
     executable = str(CONSOLE_SCRIPT) if CONSOLE_SCRIPT.exists() else shutil.which("claude-code-api")
     assert executable, "the claude-code-api console script is not installed (pip install -e .)"

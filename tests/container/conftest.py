@@ -26,7 +26,7 @@ from tests.container.engine import (
     unavailable,
 )
 from tests.factories import FAKE_OAUTH_TOKEN
-from tests.integration.gateway_harness import free_port
+from tests.integration.gateway_harness import free_ports
 from tests.integration.mock_anthropic import MockAnthropic
 
 IMAGE = "localhost/claude-code-api:test"
@@ -111,8 +111,15 @@ class Gateway:
     volume: str
     upstream_url: str
     name: str = field(default_factory=lambda: f"cca-test-{secrets.token_hex(4)}")
-    port: int = field(default_factory=free_port)
-    https_port: int = field(default_factory=free_port)
+    ports: list[int] = field(default_factory=lambda: free_ports(2))
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def https_port(self) -> int:
+        return self.ports[1]
 
     @property
     def url(self) -> str:

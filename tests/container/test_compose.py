@@ -23,7 +23,7 @@ import yaml  # type: ignore[import-untyped]
 from claude_code_api.config import Settings, load_settings
 from tests.container.engine import REPO, Podman, run_command
 from tests.factories import FAKE_OAUTH_TOKEN
-from tests.integration.gateway_harness import free_port
+from tests.integration.gateway_harness import free_ports
 
 
 @pytest.mark.container
@@ -36,7 +36,7 @@ def test_compose_up_serves_the_api_and_admin_site_from_the_quick_start(
     shutil.copytree(REPO / "deploy", project / "deploy")
     env_file = (REPO / ".env.example").read_text()
     assert "\nADMIN_PASSWORD=changeme\n" in env_file
-    port, https_port = free_port(), free_port()
+    port, https_port = free_ports(2)
     env_file = env_file.replace("\nADMIN_PASSWORD=changeme\n", "\nADMIN_PASSWORD=a-compose-test-password\n")
     (project / ".env").write_text(f"{env_file}\nPORT={port}\nHTTPS_PORT={https_port}\n")
 

@@ -26,11 +26,21 @@ T = TypeVar("T")
 BUNDLED_CLI_MARKER = "_bundled/claude"
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, all different: they are held together while the kernel picks."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now."""
+    return free_ports(1)[0]
 
 
 def make_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Settings:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.integration.gateway_harness import free_port
+from tests.integration.gateway_harness import free_ports
 
 CLI = shutil.which("claude-code-api") or str(Path(__file__).parents[2] / ".venv" / "bin" / "claude-code-api")
 
@@ -20,12 +20,13 @@ CLI = shutil.which("claude-code-api") or str(Path(__file__).parents[2] / ".venv"
 def serve_environment(tmp_path: Path, upstream: str, **extra: str) -> dict[str, str]:
     """The environment of a `serve` with its own data and run directories and free ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
+    port, https_port = free_ports(2)
     env.update(
         {
             "DATA_DIR": str(tmp_path / "data"),
             "RUN_DIR": str(tmp_path / "run"),
-            "PORT": str(free_port()),
-            "HTTPS_PORT": str(free_port()),
+            "PORT": str(port),
+            "HTTPS_PORT": str(https_port),
             "ANTHROPIC_BASE_URL": upstream,
             "ADMIN_PASSWORD": "a-test-password",
             "UPSTREAM_MAX_RETRIES": "0",
