@@ -22,6 +22,7 @@ from claude_code_api.runner import ClaudeRunner, RunSpec
 from claude_code_api.schemas import ChatCompletion
 from claude_code_api.sse import DONE, encode_event
 from claude_code_api.translate import (
+    NO_STRUCTURED_ANSWER,
     ChunkFactory,
     ClaudeStreamReader,
     ClaudeUsage,
@@ -33,11 +34,6 @@ from claude_code_api.translate import (
     TurnFinished,
     chat_completion,
     finish_reason,
-)
-
-NO_STRUCTURED_ANSWER = (
-    "Claude did not produce a JSON answer that matches the requested schema "
-    "(it answered in prose, or its JSON failed the schema twice)."
 )
 
 

@@ -55,7 +55,12 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
     UpstreamTimeoutError,
 )
-from claude_code_api.translate import CLIENT_TOOL_PREFIX, ClaudeRequest, transcript_entries
+from claude_code_api.translate import (
+    CLIENT_TOOL_PREFIX,
+    NO_STRUCTURED_ANSWER,
+    ClaudeRequest,
+    transcript_entries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -476,7 +481,7 @@ def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, n
     if status is not None:
         return UpstreamError(f"Claude's API failed (upstream HTTP {status}).")
     if "structured_output" in result.subtype:
-        return UpstreamError("Claude did not produce a JSON answer that matches the requested schema.")
+        return UpstreamError(NO_STRUCTURED_ANSWER)
     if result.terminal_reason == "api_error":
         return UpstreamError("Claude's API could not be reached; see the server log.")
     return UpstreamError(f"Claude Code ended with an error ({result.subtype}).")

@@ -75,6 +75,12 @@ TOOL_RESULTS_PROMPT = "Continue: the tool results above answer your tool calls."
 # Stop reasons that end an answer for lack of tokens.
 LENGTH_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
 
+# Why a request for structured output fails, wherever the failure is noticed.
+NO_STRUCTURED_ANSWER = (
+    "Claude did not produce a JSON answer that matches the requested schema "
+    "(it answered in prose, or its JSON failed the schema twice)."
+)
+
 # Claude's stop reasons as OpenAI finish reasons.
 FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
