@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from claude_code_api.chat import RunReport
+from claude_code_api.answer.events import RunReport
 from claude_code_api.metrics import UNMATCHED_ROUTE, GatewayMetrics
 from claude_code_api.security.redaction import redact
 

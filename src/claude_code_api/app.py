@@ -1,20 +1,16 @@
-"""create_app(settings): the gateway's services, routes, middleware and error handlers.
+"""create_app(settings): the gateway's routes, middleware and error handlers.
 
 One ASGI app answers on both listeners: the API on the plain-HTTP port and the admin site on the HTTPS
-port. Services (store, runner) live in a `Gateway` that the app's lifespan opens and closes, or that a
-caller who runs several servers opens once and passes in.
+port. Services (store, runner) live in a `Gateway` (gateway.py) that the app's lifespan opens and
+closes, or that a caller who runs several servers opens once and passes in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import math
 import secrets
-import time
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -26,112 +22,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from claude_code_api import __version__
 from claude_code_api.access import AccessMiddleware
+from claude_code_api.apis.anthropic_messages.encode import anthropic_error_body
+from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.config import Settings
-from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UpstreamRateLimitError
+from claude_code_api.errors import GatewayError
+from claude_code_api.gateway import Gateway
 from claude_code_api.logs import request_id_var
-from claude_code_api.messages_api import anthropic_error_body
 from claude_code_api.metrics import GatewayMetrics
-from claude_code_api.routes import admin, admin_site, api, messages, responses
+from claude_code_api.routes import admin, admin_site, chat, deps, messages, models, responses
 from claude_code_api.routes import metrics as metrics_route
-from claude_code_api.runner import ClaudeRunner, RunnerStats
-from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
-from claude_code_api.security.ratelimit import KeyLimiter, open_backend
-from claude_code_api.store.database import Database
-from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
-from claude_code_api.store.usage import UsageRecord, UsageStore
 
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
-
-
-@dataclass
-class Gateway:
-    """The services every route uses, opened once per process."""
-
-    settings: Settings
-    database: Database
-    keys: KeyStore
-    usage: UsageStore
-    runner: ClaudeRunner
-    limiter: KeyLimiter
-    _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
-    _token_ok_written: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    async def open(cls, settings: Settings) -> Gateway:
-        """Connects the store (running migrations) and prepares the runner."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        database = Database.from_url(settings.resolved_database_url)
-        await database.upgrade()
-        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
-        keys = KeyStore(database, cipher, cache_seconds=KEY_CACHE_SECONDS)
-        usage = UsageStore(database)
-        try:
-            backend = await open_backend(settings.redis_url, settings.redis_key_prefix)
-        except BaseException:
-            await database.dispose()
-            raise
-        runner = ClaudeRunner(settings)
-        runner.start()
-        return cls(settings, database, keys, usage, runner, KeyLimiter(backend, usage.cost_since))
-
-    def record_usage(self, record: UsageRecord) -> None:
-        """Stores a request's usage in the background, off the request's path."""
-        self.limiter.record_spend(record.key_id, record.cost_usd, record.created_at)
-        self._spawn_write(self._write_usage(record))
-
-    def _spawn_write(self, write: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(_logged(write))
-        self._pending_writes.add(task)
-        task.add_done_callback(self._pending_writes.discard)
-
-    def note_token_outcome(self, key_id: str, error: GatewayError | None) -> None:
-        """Records how the key's OAuth token fared upstream, for `keys list`, the dashboard and doctor.
-
-        A success is written at most once a minute per key: it only moves a date forward.
-        """
-        kind = token_problem(error)
-        now = time.monotonic()
-        if kind is None:
-            if error is not None or now - self._token_ok_written.get(key_id, -math.inf) < 60:
-                return
-            self._token_ok_written[key_id] = now
-            self._spawn_write(self.keys.record_upstream_result(key_id, ok=True))
-            return
-        self._token_ok_written.pop(key_id, None)
-        assert error is not None
-        self._spawn_write(
-            self.keys.record_upstream_result(key_id, ok=False, error=f"{kind}: {error.message}")
-        )
-
-    async def _write_usage(self, record: UsageRecord) -> None:
-        await self.usage.record(record)
-        await self.keys.mark_used(record.key_id, record.created_at)
-
-    async def aclose(self) -> None:
-        """Ends every Claude process, finishes pending usage writes, then closes the store."""
-        await self.runner.aclose()
-        if self._pending_writes:
-            await asyncio.wait(self._pending_writes, timeout=5)
-        await self.limiter.aclose()
-        await self.database.dispose()
-
-
-async def _logged(write: Coroutine[Any, Any, None]) -> None:
-    try:
-        await write
-    except Exception:
-        logger.exception("A background write to the store failed")
-
-
-def token_problem(error: GatewayError | None) -> str | None:
-    """What an error says about the key's OAuth token: rejected, at its usage limit, or nothing."""
-    if isinstance(error, UpstreamAuthenticationError):
-        return "rejected"
-    if isinstance(error, UpstreamRateLimitError) and error.retry_after is not None:
-        return "usage limit"
-    return None
 
 
 def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
@@ -161,7 +64,8 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.admin_site = admin_site.AdminSite(settings)
     app.state.metrics = GatewayMetrics(lambda: _runner_stats(app))
-    app.include_router(api.router)
+    app.include_router(models.router)
+    app.include_router(chat.router)
     app.include_router(messages.router)
     app.include_router(responses.router)
     app.include_router(metrics_route.router)
@@ -196,7 +100,7 @@ def _register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return respond(request, api.validation_error(exc.errors()))
+        return respond(request, deps.validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -24,10 +24,11 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from claude_code_api import __version__
-from claude_code_api.app import Gateway, create_app
+from claude_code_api.app import create_app
 from claude_code_api.config import ConfigurationError, Settings, load_settings
 from claude_code_api.doctor import Status, diagnose
 from claude_code_api.errors import GatewayError
+from claude_code_api.gateway import Gateway
 from claude_code_api.logs import configure_logging
 from claude_code_api.security.certs import (
     DEFAULT_VALID_DAYS,

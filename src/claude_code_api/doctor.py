@@ -16,15 +16,16 @@ from pathlib import Path
 import redis.asyncio as redis
 from sqlalchemy import make_url
 
-from claude_code_api.app import token_problem
-from claude_code_api.claude_process import RunSpec, bundled_cli_path
+from claude_code_api.answer.loop import RunSpec
+from claude_code_api.answer.request import ClaudeRequest
+from claude_code_api.claude.process import bundled_cli_path
+from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError
-from claude_code_api.runner import ClaudeRunner
+from claude_code_api.gateway import token_problem
 from claude_code_api.security.certs import CertificateError, check_certificate, default_paths
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KeyStore
-from claude_code_api.translate import ClaudeRequest
 
 # A certificate this close to its end is worth a warning.
 CERTIFICATE_WARNING = timedelta(days=30)

@@ -22,8 +22,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from claude_code_api import __version__
-from claude_code_api.chat import RunReport
-from claude_code_api.runner import RunnerStats
+from claude_code_api.answer.events import RunReport
+from claude_code_api.claude.runner import RunnerStats
 
 NAMESPACE = "claude_code_api"
 

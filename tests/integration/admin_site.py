@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from claude_code_api.app import Gateway, create_app
+from claude_code_api.app import create_app
 from claude_code_api.config import Settings, load_settings
+from claude_code_api.gateway import Gateway
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 HTTPS_ORIGIN = "https://testserver"

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import psutil
 import uvicorn
 
-from claude_code_api.app import Gateway, create_app
+from claude_code_api.app import create_app
 from claude_code_api.config import Settings, load_settings
+from claude_code_api.gateway import Gateway
 from claude_code_api.store.keys import ApiKey
 from tests.factories import FAKE_OAUTH_TOKEN
 

@@ -20,9 +20,9 @@ import anthropic
 import openai
 import pytest
 
+from claude_code_api.answer.images import fetch_image, is_public_address, sniff_image_type
 from claude_code_api.config import Settings
 from claude_code_api.errors import InvalidRequestError
-from claude_code_api.images import fetch_image, is_public_address, sniff_image_type
 from tests.integration.gateway_harness import GatewayServer, make_settings
 from tests.integration.mock_anthropic import MockAnthropic, RecordedRequest
 from tests.integration.test_claude_processes import (  # noqa: F401 - autouse fixtures

@@ -19,8 +19,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from claude_code_api.app import Gateway
 from claude_code_api.errors import LimitStoreUnavailableError
+from claude_code_api.gateway import Gateway
 from claude_code_api.security.ratelimit import MemoryBackend, RedisBackend
 from claude_code_api.store.keys import ApiKey
 from claude_code_api.store.usage import UsageRecord

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from claude_code_api.access import AccessRecord, ObservedRun
-from claude_code_api.chat import RunReport
-from claude_code_api.translate import ClaudeUsage
+from claude_code_api.answer.events import ClaudeUsage, RunReport
 
 
 def run(*, reported_at: float, total_ms: float, first_token_ms: float | None = None) -> ObservedRun:

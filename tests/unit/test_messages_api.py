@@ -12,6 +12,15 @@ from anthropic._streaming import SSEDecoder
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 
+from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
+from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn, ClientTool
+from claude_code_api.apis.anthropic_messages.encode import (
+    MessageStreamEncoder,
+    anthropic_error,
+    anthropic_message,
+)
+from claude_code_api.apis.anthropic_messages.models import anthropic_model_list, display_name
+from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
 from claude_code_api.catalog import ModelChoice, model_ids
 from claude_code_api.errors import (
     GatewayError,
@@ -21,25 +30,7 @@ from claude_code_api.errors import (
     UnsupportedParameterError,
     UpstreamTimeoutError,
 )
-from claude_code_api.messages_api import (
-    MessageStreamEncoder,
-    anthropic_error,
-    anthropic_message,
-    anthropic_model_list,
-    display_name,
-    translate_messages_request,
-)
 from claude_code_api.routes.messages import parse_messages_request
-from claude_code_api.translate import (
-    TOOL_RESULTS_PROMPT,
-    ClaudeRequest,
-    ClaudeTurn,
-    ClaudeUsage,
-    ClientTool,
-    ToolCallArguments,
-    ToolCallRecord,
-    ToolCallStarted,
-)
 
 SONNET = ModelChoice(requested="claude-sonnet-4-5", claude_model="claude-sonnet-4-5")
 PNG_BASE64 = (

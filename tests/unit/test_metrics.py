@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from claude_code_api.chat import RunReport
+from claude_code_api.answer.events import ClaudeUsage, RunReport
+from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.metrics import GatewayMetrics
-from claude_code_api.runner import RunnerStats
-from claude_code_api.translate import ClaudeUsage
 
 STATS = RunnerStats(running=3, warm_idle=2, queued=5, process_limit=8, started=11)
 USAGE = ClaudeUsage(input_tokens=21, output_tokens=7, cache_creation_tokens=2, cache_read_tokens=3)

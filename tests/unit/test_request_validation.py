@@ -8,9 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from claude_code_api.errors import InvalidRequestError
-from claude_code_api.routes.api import parse_chat_request, validation_error
-from claude_code_api.schemas import (
+from claude_code_api.apis.openai_chat.schemas import (
     AssistantMessage,
     ChatCompletionRequest,
     ImagePart,
@@ -18,6 +16,9 @@ from claude_code_api.schemas import (
     TextPart,
     UserMessage,
 )
+from claude_code_api.errors import InvalidRequestError
+from claude_code_api.routes.chat import parse_chat_request
+from claude_code_api.routes.deps import validation_error
 
 HELLO = [{"role": "user", "content": "Hello"}]
 

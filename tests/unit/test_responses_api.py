@@ -12,26 +12,18 @@ from openai._types import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
-from claude_code_api.catalog import ModelChoice
-from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError, UpstreamTimeoutError
-from claude_code_api.responses_api import (
+from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
+from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn, ClientTool
+from claude_code_api.apis.openai_responses.encode import (
     ResponseStreamEncoder,
     response_echo,
     response_object,
     response_status,
-    translate_responses_request,
 )
+from claude_code_api.apis.openai_responses.translate import translate_responses_request
+from claude_code_api.catalog import ModelChoice
+from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError, UpstreamTimeoutError
 from claude_code_api.routes.responses import parse_responses_request
-from claude_code_api.translate import (
-    TOOL_RESULTS_PROMPT,
-    ClaudeRequest,
-    ClaudeTurn,
-    ClaudeUsage,
-    ClientTool,
-    ToolCallArguments,
-    ToolCallRecord,
-    ToolCallStarted,
-)
 
 SONNET = ModelChoice(requested="sonnet", claude_model="sonnet")
 WEATHER: Any = {

@@ -12,8 +12,9 @@ from openai import OpenAI, Stream
 from openai._streaming import ServerSentEvent, SSEDecoder
 from openai.types.chat import ChatCompletionChunk as OpenAIChatCompletionChunk
 
+from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallStarted
+from claude_code_api.apis.openai_chat.encode import ChunkFactory
 from claude_code_api.sse import DONE, STREAM_HEADERS, encode_event, encode_named_event
-from claude_code_api.translate import ChunkFactory, ClaudeUsage, ToolCallArguments, ToolCallStarted
 
 FACTORY = ChunkFactory("chatcmpl-abc", 1_700_000_000, "gpt-4", include_usage=True)
 TRICKY_TEXTS = [

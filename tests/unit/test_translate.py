@@ -18,29 +18,23 @@ from claude_agent_sdk import (
 from openai.types.chat import ChatCompletion as OpenAIChatCompletion
 from openai.types.chat import ChatCompletionChunk as OpenAIChatCompletionChunk
 
-from claude_code_api.catalog import ModelChoice
-from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError
-from claude_code_api.schemas import ChatCompletionRequest
-from claude_code_api.translate import (
-    TOOL_RESULTS_PROMPT,
-    ChunkFactory,
-    ClaudeStreamReader,
-    ClaudeTurn,
+from claude_code_api.answer.events import (
     ClaudeUsage,
-    ClientTool,
-    StopScanner,
     TextDelta,
     ToolCallArguments,
     ToolCallRecord,
     ToolCallStarted,
     TurnFinished,
-    chat_completion,
-    finish_reason,
-    image_block_from_data_url,
-    openai_usage,
-    transcript_entries,
-    translate_request,
 )
+from claude_code_api.answer.images import image_block_from_data_url
+from claude_code_api.answer.reader import ClaudeStreamReader, StopScanner
+from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeTurn, ClientTool
+from claude_code_api.apis.openai_chat.encode import ChunkFactory, chat_completion, finish_reason, openai_usage
+from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
+from claude_code_api.apis.openai_chat.translate import translate_request
+from claude_code_api.catalog import ModelChoice
+from claude_code_api.claude.transcript import transcript_entries
+from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError
 
 SONNET = ModelChoice(requested="gpt-4-turbo", claude_model="sonnet")
 PNG_BASE64 = (
@@ -350,7 +344,7 @@ def test_stop_becomes_non_empty_stop_sequences(stop, expected):
         ("low", "low"),
         ("medium", "medium"),
         ("high", "high"),
-        ("xhigh", "high"),
+        ("xhigh", "xhigh"),
     ],
 )
 def test_reasoning_effort_maps_to_claude_effort(reasoning_effort, effort):

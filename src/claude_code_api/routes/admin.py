@@ -13,7 +13,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
@@ -31,6 +31,7 @@ from claude_code_api.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from claude_code_api.gateway import Gateway
 from claude_code_api.routes.admin_chart import build_chart, chart_range, range_links
 from claude_code_api.routes.admin_limits import LIMIT_FIELDS, LimitsForm, read_limits_form
 from claude_code_api.routes.admin_schemas import (
@@ -50,7 +51,12 @@ from claude_code_api.routes.admin_site import (
     site_host,
     site_origin,
 )
-from claude_code_api.routes.api import get_gateway, parse_wire_request, read_body, validation_error
+from claude_code_api.routes.deps import (
+    GatewayDep,
+    parse_wire_request,
+    read_body,
+    validation_error,
+)
 from claude_code_api.security.admin_auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -67,16 +73,11 @@ from claude_code_api.security.ratelimit import budget_period_end, budget_period_
 from claude_code_api.store.keys import ApiKey
 from claude_code_api.store.sessions import AdminSession, SessionStore
 
-if TYPE_CHECKING:
-    from claude_code_api.app import Gateway
-
 _FORM_MAX_BYTES = 64 * 1024
 _LOGIN_NONCE_MAX_AGE = 60 * 60
 SETUP_TOKEN_DOCS_URL = "https://docs.anthropic.com/en/docs/claude-code/cli-reference"
 
 router = APIRouter(include_in_schema=False)
-
-GatewayDep = Annotated["Gateway", Depends(get_gateway)]
 
 
 def _api_base_url(request: Request, settings: Settings) -> str:

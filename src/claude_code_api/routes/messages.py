@@ -14,27 +14,27 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from claude_code_api import catalog
-from claude_code_api.anthropic_schemas import CountTokensRequest, MessagesRequest
-from claude_code_api.chat import collect_answer, stream_answer
-from claude_code_api.errors import GatewayError
-from claude_code_api.images import inline_image_urls
-from claude_code_api.messages_api import (
+from claude_code_api.answer.images import inline_image_urls
+from claude_code_api.answer.loop import RunSpec, collect_answer, stream_answer
+from claude_code_api.apis.anthropic_messages.encode import (
     MessageStreamEncoder,
     anthropic_error,
     anthropic_message,
-    translate_messages_request,
 )
-from claude_code_api.routes.api import (
+from claude_code_api.apis.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
+from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
+from claude_code_api.errors import GatewayError
+from claude_code_api.routes.deps import (
     ANTHROPIC_VERSION_HEADER,
     CallerKey,
     GatewayDep,
+    admitted_run,
     cost_headers,
     event_stream,
+    json_response,
     parse_wire_request,
     read_body,
-    usage_reporter,
 )
-from claude_code_api.runner import RunSpec
 
 router = APIRouter()
 
@@ -43,21 +43,14 @@ MESSAGES_PATH = "/v1/messages"
 
 @router.post(MESSAGES_PATH)
 async def create_message(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
-    settings = gateway.settings
-    body = await read_body(request, settings.max_request_bytes)
-    message = parse_messages_request(body)
-    async with gateway.limiter.admit(caller.key, message.model) as lease:
-        claude_request = translate_messages_request(
-            message, catalog.resolve_model(message.model), fetch_image_urls=settings.image_url_fetch
-        )
-        claude_request = await inline_image_urls(claude_request, settings)
-        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+    async with admitted_run(
+        request, caller, gateway, MessagesRequest, translate_messages_request, "messages"
+    ) as run:
         message_id = f"msg_{secrets.token_hex(12)}"
-        report = usage_reporter(gateway, caller, "messages")
-        if message.stream:
+        if run.wire.stream:
             encoder = MessageStreamEncoder(message_id)
-            return event_stream(await stream_answer(gateway.runner, spec, encoder, report), lease)
-        answer = await collect_answer(gateway.runner, spec, report)
+            return event_stream(await stream_answer(gateway.runner, run.spec, encoder, run.report), run.lease)
+        answer = await collect_answer(gateway.runner, run.spec, run.report)
         reply = anthropic_message(
             message_id=message_id,
             model=answer.end.run.model,
@@ -67,9 +60,7 @@ async def create_message(request: Request, caller: CallerKey, gateway: GatewayDe
             stop_sequence=answer.end.stop_sequence,
             usage=answer.end.run.usage,
         )
-        return Response(
-            orjson.dumps(reply), media_type="application/json", headers=cost_headers(answer.end.run)
-        )
+        return json_response(reply, headers=cost_headers(answer.end.run))
 
 
 @router.post(f"{MESSAGES_PATH}/count_tokens")
@@ -80,11 +71,11 @@ async def count_tokens(request: Request, caller: CallerKey, gateway: GatewayDep)
     message = parse_count_tokens_request(await read_body(request, settings.max_request_bytes))
     async with gateway.limiter.admit(caller.key, message.model):
         claude_request = translate_messages_request(
-            message, catalog.resolve_model(message.model), fetch_image_urls=settings.image_url_fetch
+            message, catalog.resolve_model(message.model), settings.image_url_fetch
         )
         claude_request = await inline_image_urls(claude_request, settings)
         tokens = await gateway.runner.count_tokens(RunSpec(caller.oauth_token, claude_request))
-    return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json")
+    return json_response({"input_tokens": tokens})
 
 
 def parse_count_tokens_request(body: bytes) -> CountTokensRequest:

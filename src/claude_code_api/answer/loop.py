@@ -1,56 +1,63 @@
 """One Claude answer: run Claude for a request and pass its answer on, whole or as a stream.
 
 `answer_events` is the one loop over a run that every API shares: it cuts the text at stop sequences,
-releases a structured answer only once Claude Code has checked it, and reports the run. The wire
-formats (OpenAI chat here, Anthropic Messages in messages_api.py, Responses in responses_api.py) are
-encoders of its events.
+releases a structured answer only once Claude Code has checked it, and reports the run. Each API
+(apis/) supplies a `StreamEncoder` for its wire format; the run itself comes from a `Runner`, which
+claude/ provides with real Claude Code processes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
-from claude_agent_sdk import StreamEvent
+from claude_agent_sdk import Message, StreamEvent
 
-from claude_code_api.errors import GatewayError, UpstreamError
-from claude_code_api.runner import ClaudeRunner, RunSpec
-from claude_code_api.schemas import ChatCompletion
-from claude_code_api.sse import DONE, encode_event
-from claude_code_api.translate import (
-    NO_STRUCTURED_ANSWER,
-    ChunkFactory,
-    ClaudeStreamReader,
+from claude_code_api.answer.events import (
+    Answer,
+    AnswerEvent,
+    AnswerFinished,
+    AnswerStarted,
     ClaudeUsage,
-    StopScanner,
+    ReportSink,
+    RunReport,
     TextDelta,
     ToolCallArguments,
     ToolCallRecord,
     ToolCallStarted,
     TurnFinished,
-    chat_completion,
-    finish_reason,
 )
+from claude_code_api.answer.reader import ClaudeStreamReader, StopScanner
+from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest
+from claude_code_api.errors import GatewayError, UpstreamError
 
 
 @dataclass(frozen=True)
-class RunReport:
-    """How a run went, for usage records and metrics."""
+class RunSpec:
+    """One request for Claude Code, with the OAuth token of the key that made it."""
 
-    status: int
-    model: str
-    usage: ClaudeUsage
-    cost_usd: float | None
-    first_token_ms: float | None
-    total_ms: float
-    error: GatewayError | None = None
+    oauth_token: str
+    request: ClaudeRequest
+
+    def __repr__(self) -> str:
+        return f"RunSpec(model={self.request.model!r}, oauth_token=<hidden>)"
 
 
-ReportSink = Callable[[RunReport], None]
+class Runner(Protocol):
+    """What runs Claude Code for a request (claude/runner.py has the real one)."""
+
+    def run(self, spec: RunSpec) -> AbstractAsyncContextManager[AsyncIterator[Message]]:
+        """Has Claude answer one request; the context yields its messages up to the result."""
+        ...
+
+    async def count_tokens(self, spec: RunSpec) -> int:
+        """The input tokens of a request as Claude Code would send it, nothing generated."""
+        ...
 
 
 @dataclass
@@ -75,30 +82,8 @@ class _Clock:
         return RunReport(status, model, usage, cost_usd, first, total, error)
 
 
-# --- the answer, as events every wire format encodes ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class AnswerStarted:
-    """Claude has begun to answer: from here on, a failure travels inside the stream."""
-
-    model: str
-
-
-@dataclass(frozen=True)
-class AnswerFinished:
-    """The end of the answer. `stop_reason` is Claude's, or "stop_sequence" when one cut the text."""
-
-    stop_reason: str | None
-    stop_sequence: str | None
-    run: RunReport
-
-
-AnswerEvent = AnswerStarted | TextDelta | ToolCallStarted | ToolCallArguments | AnswerFinished
-
-
 async def answer_events(
-    runner: ClaudeRunner, spec: RunSpec, report: ReportSink
+    runner: Runner, spec: RunSpec, report: ReportSink
 ) -> AsyncGenerator[AnswerEvent, None]:
     """Runs Claude for one request and yields its answer, reporting the run however it ends.
 
@@ -166,21 +151,7 @@ def _final_text(
     return orjson.dumps(finished.structured_output).decode()
 
 
-@dataclass
-class Answer:
-    """A whole answer: its text, its tool calls and how it finished."""
-
-    text: str = ""
-    tool_calls: list[ToolCallRecord] = field(default_factory=list)
-    finished: AnswerFinished | None = None
-
-    @property
-    def end(self) -> AnswerFinished:
-        assert self.finished is not None  # collect_answer returns only finished answers
-        return self.finished
-
-
-async def collect_answer(runner: ClaudeRunner, spec: RunSpec, report: ReportSink) -> Answer:
+async def collect_answer(runner: Runner, spec: RunSpec, report: ReportSink) -> Answer:
     """Runs Claude to the end and returns the whole answer."""
     answer = Answer()
     async with contextlib.aclosing(answer_events(runner, spec, report)) as events:
@@ -224,7 +195,7 @@ class StreamEncoder(Protocol):
 
 
 async def stream_answer(
-    runner: ClaudeRunner, spec: RunSpec, encoder: StreamEncoder, report: ReportSink
+    runner: Runner, spec: RunSpec, encoder: StreamEncoder, report: ReportSink
 ) -> AsyncIterator[bytes]:
     """Opens a streamed answer in `encoder`'s format.
 
@@ -244,7 +215,7 @@ async def stream_answer(
 
 
 async def _encode(
-    runner: ClaudeRunner, spec: RunSpec, encoder: StreamEncoder, report: ReportSink
+    runner: Runner, spec: RunSpec, encoder: StreamEncoder, report: ReportSink
 ) -> AsyncGenerator[bytes, None]:
     started = False
     try:
@@ -266,80 +237,3 @@ async def _encode(
             raise
         # Headers are gone: the error travels as the format's error event.
         yield encoder.error(error)
-
-
-# --- OpenAI chat completions ---------------------------------------------------------------------
-
-
-async def complete_chat(
-    runner: ClaudeRunner,
-    spec: RunSpec,
-    *,
-    completion_id: str,
-    created: int,
-    report: ReportSink,
-) -> tuple[ChatCompletion, RunReport]:
-    """Runs Claude to the end and returns the whole `chat.completion`."""
-    answer = await collect_answer(runner, spec, report)
-    completion = chat_completion(
-        completion_id=completion_id,
-        created=created,
-        model=answer.end.run.model,
-        text=answer.text,
-        finish=finish_reason(answer.end.stop_reason),
-        usage=answer.end.run.usage,
-        tool_calls=answer.tool_calls,
-    )
-    return completion, answer.end.run
-
-
-@dataclass
-class ChatChunkEncoder:
-    """The `chat.completion.chunk` stream of one completion, from the role chunk to `[DONE]`."""
-
-    completion_id: str
-    created: int
-    include_usage: bool
-    _chunks: ChunkFactory | None = None
-
-    @property
-    def chunks(self) -> ChunkFactory:
-        assert self._chunks is not None  # start() comes first
-        return self._chunks
-
-    def start(self, model: str) -> bytes:
-        self._chunks = ChunkFactory(self.completion_id, self.created, model, self.include_usage)
-        return encode_event(self.chunks.role())
-
-    def text(self, text: str) -> bytes:
-        return encode_event(self.chunks.content(text))
-
-    def tool_call_start(self, event: ToolCallStarted) -> bytes:
-        return encode_event(self.chunks.tool_call_start(event))
-
-    def tool_call_arguments(self, event: ToolCallArguments) -> bytes:
-        return encode_event(self.chunks.tool_call_arguments(event))
-
-    def finish(self, stop_reason: str | None, stop_sequence: str | None, usage: ClaudeUsage) -> bytes:
-        chunk = encode_event(self.chunks.finish(finish_reason(stop_reason)))
-        if self.include_usage:
-            chunk += encode_event(self.chunks.usage(usage))
-        return chunk + DONE
-
-    def error(self, error: GatewayError) -> bytes:
-        # The openai client raises an APIError on a data event that carries `error`.
-        return encode_event(error.to_body())
-
-
-async def stream_chat(
-    runner: ClaudeRunner,
-    spec: RunSpec,
-    *,
-    completion_id: str,
-    created: int,
-    include_usage: bool,
-    report: ReportSink,
-) -> AsyncIterator[bytes]:
-    """Opens a streamed completion: SSE bytes, from the role chunk to `[DONE]`."""
-    encoder = ChatChunkEncoder(completion_id, created, include_usage)
-    return await stream_answer(runner, spec, encoder, report)

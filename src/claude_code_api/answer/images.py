@@ -1,4 +1,5 @@
-"""Fetches the http(s) image URLs of a request, when the administrator allows it (IMAGE_URL_FETCH).
+"""Image blocks: from base64 data and `data:` URLs, and from http(s) URLs that the gateway fetches
+when the administrator allows it (IMAGE_URL_FETCH).
 
 This is the one place the gateway makes a request on a client's behalf, so it is fenced: only public
 addresses (a client must not reach the gateway's own network: cloud metadata, the admin site,
@@ -11,22 +12,76 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import ipaddress
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Any
 
 import httpx
 
+from claude_code_api.answer.request import (
+    ClaudeRequest,
+    ClaudeTurn,
+    ContentBlock,
+    ImageContent,
+    TextContent,
+)
 from claude_code_api.config import Settings
-from claude_code_api.errors import InvalidRequestError
-from claude_code_api.translate import ClaudeRequest, ClaudeTurn, ContentBlock
+from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError
+
+# Anthropic accepts these image types in base64 image blocks.
+IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,(?P<data>.*)$", re.S)
 
 # Anthropic takes up to 100 images per request; fetching is capped lower, as each costs a connection.
 MAX_IMAGE_URLS = 20
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def image_block_from_url(url: str, where: str, *, fetch_allowed: bool = False) -> ImageContent:
+    """An image block for an image URL: a `data:` URL inline; an http(s) URL as a URL source, which
+    `inline_image_urls` fetches before the run, when the administrator allows it (else a 400)."""
+    if url[:8].lower().startswith(("http://", "https://")):
+        if fetch_allowed:
+            return {"type": "image", "source": {"type": "url", "url": url}}
+        raise UnsupportedParameterError(
+            where,
+            "image URLs must be data: URLs (base64 PNG, JPEG, GIF or WebP); this gateway does not "
+            "fetch http(s) images unless its administrator allows it (IMAGE_URL_FETCH).",
+        )
+    return image_block_from_data_url(url, where)
+
+
+def image_block_from_data_url(url: str, where: str) -> ImageContent:
+    """Turns a `data:` image URL into an Anthropic base64 image block; 400 when it is not one."""
+    if not url.startswith("data:"):
+        raise UnsupportedParameterError(
+            where, "image URLs must be data: URLs (base64 PNG, JPEG, GIF or WebP)."
+        )
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise InvalidRequestError(f"{where}: the image is not a base64 data: URL.", param=where)
+    return image_block_from_base64(match["media"], match["data"], where)
+
+
+def image_block_from_base64(media_type: str, data: str, where: str) -> ImageContent:
+    """An Anthropic base64 image block, once its type and data are checked; 400 when they are bad."""
+    media_type = media_type.lower()
+    if media_type not in IMAGE_MEDIA_TYPES:
+        raise InvalidRequestError(
+            f"{where}: image type '{media_type}' is not supported; use PNG, JPEG, GIF or WebP.",
+            param=where,
+        )
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        decoded = b""
+    if not decoded:
+        raise InvalidRequestError(f"{where}: the image's base64 data is invalid.", param=where)
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
 async def inline_image_urls(request: ClaudeRequest, settings: Settings) -> ClaudeRequest:
@@ -53,27 +108,37 @@ def _image_urls(request: ClaudeRequest) -> Iterator[str]:
     yield from _urls_in(request.prompt)
 
 
-def _urls_in(blocks: Any) -> Iterator[str]:
+def _urls_in(blocks: Iterable[ContentBlock | TextContent | ImageContent]) -> Iterator[str]:
     for block in blocks:
-        if block.get("type") == "image" and block["source"].get("type") == "url":
+        if block["type"] == "image" and block["source"]["type"] == "url":
             yield block["source"]["url"]
-        elif block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-            yield from _urls_in(block["content"])
+        elif block["type"] == "tool_result" and isinstance(content := block.get("content"), list):
+            yield from _urls_in(content)
 
 
-def _inlined(blocks: tuple[ContentBlock, ...], fetched: dict[str, ContentBlock]) -> tuple[ContentBlock, ...]:
+def _inlined(blocks: tuple[ContentBlock, ...], fetched: dict[str, ImageContent]) -> tuple[ContentBlock, ...]:
     return tuple(_inline(block, fetched) for block in blocks)
 
 
-def _inline(block: ContentBlock, fetched: dict[str, ContentBlock]) -> ContentBlock:
-    if block.get("type") == "image" and block["source"].get("type") == "url":
+def _inline(block: ContentBlock, fetched: dict[str, ImageContent]) -> ContentBlock:
+    if block["type"] == "image" and block["source"]["type"] == "url":
         return fetched[block["source"]["url"]]
-    if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-        return {**block, "content": list(_inlined(tuple(block["content"]), fetched))}
+    if block["type"] == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            return {**block, "content": [_inline_part(part, fetched) for part in content]}
     return block
 
 
-async def fetch_image(url: str, settings: Settings) -> ContentBlock:
+def _inline_part(
+    part: TextContent | ImageContent, fetched: dict[str, ImageContent]
+) -> TextContent | ImageContent:
+    if part["type"] == "image" and part["source"]["type"] == "url":
+        return fetched[part["source"]["url"]]
+    return part
+
+
+async def fetch_image(url: str, settings: Settings) -> ImageContent:
     """Fetches one image URL within the limits and returns it as a base64 image block."""
     try:
         async with asyncio.timeout(settings.image_url_timeout):

@@ -44,7 +44,10 @@ from claude_agent_sdk import (
     project_key_for_directory,
 )
 
-from claude_code_api import launcher
+from claude_code_api.answer.loop import RunSpec
+from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest, client_tool_name
+from claude_code_api.claude import launcher
+from claude_code_api.claude.transcript import transcript_entries
 from claude_code_api.config import Settings, SystemPromptMode
 from claude_code_api.errors import (
     ClaudeUnavailableError,
@@ -54,12 +57,6 @@ from claude_code_api.errors import (
     UpstreamError,
     UpstreamRateLimitError,
     UpstreamTimeoutError,
-)
-from claude_code_api.translate import (
-    CLIENT_TOOL_PREFIX,
-    NO_STRUCTURED_ANSWER,
-    ClaudeRequest,
-    transcript_entries,
 )
 
 logger = logging.getLogger(__name__)
@@ -102,17 +99,6 @@ HANDED_OVER = "Handed to the API client, which runs its own functions."
 
 # How long a process that should stop is given before it is killed.
 TERMINATE_GRACE_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One request for Claude Code, with the OAuth token of the key that made it."""
-
-    oauth_token: str
-    request: ClaudeRequest
-
-    def __repr__(self) -> str:
-        return f"RunSpec(model={self.request.model!r}, oauth_token=<hidden>)"
 
 
 @dataclass(eq=False)
@@ -282,7 +268,7 @@ class _ProcessOptions:
             # A prompt is the client's text: no `@file` expansion, no slash commands.
             verbatim_prompts=True,
             resume=session_id,
-            effort=request.effort,  # type: ignore[arg-type]
+            effort=request.effort,
             extra_args=extra_args,
             stderr=_log_cli_stderr,
         )
@@ -370,7 +356,7 @@ class Turn:
 
 def _handed_over(result: ResultMessage) -> bool:
     return result.stop_reason == "tool_use" and any(
-        str(denial.get("tool_name", "")).startswith(CLIENT_TOOL_PREFIX)
+        client_tool_name(str(denial.get("tool_name", ""))) is not None
         for denial in result.permission_denials or ()
     )
 

@@ -1,44 +1,47 @@
-"""The OpenAI-compatible routes: /v1/models, /v1/chat/completions and /v1/health; thin handlers."""
+"""What every API route shares: the gateway, the caller's key, the request body, strict parsing into
+the wire shape and its 400, and the skeleton of a run (admission, translation, images, usage report,
+the streamed response)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.background import BackgroundTask
 
-from claude_code_api import __version__, catalog
+from claude_code_api import catalog
 from claude_code_api.access import note_caller, note_run
-from claude_code_api.chat import ReportSink, RunReport, complete_chat, is_final_chunk, stream_chat
+from claude_code_api.answer.events import ReportSink, RunReport
+from claude_code_api.answer.images import inline_image_urls
+from claude_code_api.answer.loop import RunSpec, is_final_chunk
+from claude_code_api.answer.request import ClaudeRequest
+from claude_code_api.apis.anthropic_messages.schemas import MessagesRequest
+from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
+from claude_code_api.apis.openai_responses.schemas import ResponsesRequest
+from claude_code_api.catalog import ModelChoice
 from claude_code_api.errors import (
     AuthenticationError,
     InvalidRequestError,
     KeyExpiredError,
     PayloadTooLargeError,
 )
-from claude_code_api.images import inline_image_urls
-from claude_code_api.messages_api import anthropic_model, anthropic_model_list
-from claude_code_api.runner import RunSpec
-from claude_code_api.schemas import ChatCompletionRequest
+from claude_code_api.gateway import Gateway
 from claude_code_api.security.ratelimit import Lease
 from claude_code_api.sse import STREAM_HEADERS
 from claude_code_api.store.keys import KeyCredentials
 from claude_code_api.store.usage import UsageRecord
-from claude_code_api.translate import translate_request
-
-if TYPE_CHECKING:
-    from claude_code_api.app import Gateway
-
-router = APIRouter()
 
 WireRequest = TypeVar("WireRequest", bound=BaseModel)
+# A request that asks Claude for an answer, in one of the APIs' wire shapes.
+AnswerRequest = TypeVar("AnswerRequest", bound=ChatCompletionRequest | MessagesRequest | ResponsesRequest)
 
 COST_HEADER = "x-claude-cost-usd"
 # Anthropic's clients send it with every request; OpenAI's never do.
@@ -50,7 +53,7 @@ def get_gateway(request: Request) -> Gateway:
     return gateway
 
 
-GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCredentials:
@@ -131,11 +134,6 @@ def parse_wire_request(body: bytes, shape: type[WireRequest]) -> WireRequest:
         return shape.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise validation_error(exc.errors(), _document(body)) from None
-
-
-def parse_chat_request(body: bytes) -> ChatCompletionRequest:
-    """Validates a chat request strictly; every problem is a 400 naming the parameter."""
-    return parse_wire_request(body, ChatCompletionRequest)
 
 
 def _document(body: bytes) -> Any:
@@ -229,75 +227,44 @@ def cost_headers(run: RunReport) -> dict[str, str] | None:
     return {COST_HEADER: f"{run.cost_usd:.6f}"} if run.cost_usd is not None else None
 
 
-@router.get("/v1/models")
-async def list_models(
-    request: Request,
-    caller: CallerKey,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-    after_id: str | None = None,
-    before_id: str | None = None,
-) -> Response:
-    if ANTHROPIC_VERSION_HEADER in request.headers:
-        page = anthropic_model_list(catalog.model_ids(), limit=limit, after_id=after_id, before_id=before_id)
-        return _json(page)
-    return _json(catalog.openai_model_list())
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
-@router.get("/v1/models/{model_id:path}")
-async def retrieve_model(request: Request, model_id: str, caller: CallerKey) -> Response:
-    if ANTHROPIC_VERSION_HEADER in request.headers:
-        catalog.resolve_model(model_id)
-        return _json(anthropic_model(model_id))
-    return _json(catalog.openai_model(model_id))
-
-
-@router.get("/v1/health")
-async def health(gateway: GatewayDep) -> Response:
-    store_ok = await gateway.database.ping()
-    body = {
-        "status": "ok" if store_ok else "degraded",
-        "version": __version__,
-        "store": "ok" if store_ok else "unreachable",
-        "claude_processes": gateway.runner.active_runs,
-    }
-    return _json(body, status=200 if store_ok else 503)
-
-
-@router.post("/v1/chat/completions")
-async def chat_completions(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
-    body = await read_body(request, gateway.settings.max_request_bytes)
-    chat = parse_chat_request(body)
-    settings = gateway.settings
-    async with gateway.limiter.admit(caller.key, chat.model) as lease:
-        claude_request = translate_request(
-            chat, catalog.resolve_model(chat.model), fetch_image_urls=settings.image_url_fetch
-        )
-        claude_request = await inline_image_urls(claude_request, settings)
-        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
-        completion_id = f"chatcmpl-{_random_id()}"
-        created = int(time.time())
-        report = usage_reporter(gateway, caller, "chat.completions")
-
-        if chat.stream:
-            include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-            events = await stream_chat(
-                gateway.runner,
-                spec,
-                completion_id=completion_id,
-                created=created,
-                include_usage=include_usage,
-                report=report,
-            )
-            return event_stream(events, lease)
-        completion, run = await complete_chat(
-            gateway.runner, spec, completion_id=completion_id, created=created, report=report
-        )
-        return _json(completion, headers=cost_headers(run))
-
-
-def _random_id() -> str:
+def random_id() -> str:
+    """A random id of 24 letters and digits."""
     return secrets.token_urlsafe(18).replace("-", "").replace("_", "")[:24]
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+@dataclass(frozen=True)
+class AdmittedRun(Generic[AnswerRequest]):
+    """A request admitted for a run: its wire shape, what Claude Code is asked, the caller's
+    concurrency lease and where the run is reported."""
+
+    wire: AnswerRequest
+    spec: RunSpec
+    lease: Lease
+    report: ReportSink
+
+
+Translator = Callable[[AnswerRequest, ModelChoice, bool], ClaudeRequest]
+
+
+@contextlib.asynccontextmanager
+async def admitted_run(
+    request: Request,
+    caller: KeyCredentials,
+    gateway: Gateway,
+    shape: type[AnswerRequest],
+    translate: Translator[AnswerRequest],
+    endpoint: str,
+) -> AsyncIterator[AdmittedRun[AnswerRequest]]:
+    """The skeleton of every answering route: reads and parses the body, admits the caller (holding
+    the lease for the context), translates the request and fetches its image URLs."""
+    settings = gateway.settings
+    wire = parse_wire_request(await read_body(request, settings.max_request_bytes), shape)
+    async with gateway.limiter.admit(caller.key, wire.model) as lease:
+        claude_request = translate(wire, catalog.resolve_model(wire.model), settings.image_url_fetch)
+        claude_request = await inline_image_urls(claude_request, settings)
+        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+        yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint))

@@ -31,11 +31,12 @@ import orjson
 import psutil
 from claude_agent_sdk import Message
 
-from claude_code_api import launcher
-from claude_code_api.claude_process import ClaudeProcess, RunSpec, Turn
+from claude_code_api.answer.loop import RunSpec
+from claude_code_api.answer.request import ClaudeTurn
+from claude_code_api.claude import launcher
+from claude_code_api.claude.process import ClaudeProcess, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
-from claude_code_api.translate import ClaudeTurn
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Anthropic's Messages API request as Pydantic models; unknown fields are refused, as Anthropic does.
 
-Blocks and tools of features this gateway does not offer are named too, so that messages_api.py can
+Blocks and tools of features this gateway does not offer are named too, so that translate.py can
 refuse them by name rather than leave the client a validation error.
 """
 

@@ -1,7 +1,7 @@
 """OpenAI's Responses API request as Pydantic models; unknown fields are refused, as OpenAI does.
 
 Items, content parts and tools of kinds this gateway does not offer validate as `Unsupported`, so that
-responses_api.py can refuse them by name rather than leave the client a validation error.
+fields.py and translate.py can refuse them by name rather than leave the client a validation error.
 """
 
 from __future__ import annotations

@@ -1,0 +1,178 @@
+"""Anthropic Messages requests (schemas.py) to Claude requests; pure.
+
+Client tools reach Claude as `mcp__client__<name>` and come back without the prefix. What Claude Code
+cannot honour is refused with a 400 naming the parameter (fields.py); parameters that only tune
+sampling are accepted and left to Claude Code.
+"""
+
+from __future__ import annotations
+
+from claude_code_api.answer.images import image_block_from_base64, image_block_from_url
+from claude_code_api.answer.request import (
+    ClaudeRequest,
+    ClaudeTurn,
+    ClientTool,
+    ContentBlock,
+    ImageContent,
+    TextContent,
+    ToolResultContent,
+    claude_request,
+    client_tool_list,
+    text_block,
+    tool_use_block,
+    tool_use_instruction,
+)
+from claude_code_api.apis.anthropic_messages.fields import refuse_unsupported
+from claude_code_api.apis.anthropic_messages.schemas import (
+    AssistantMessage,
+    Base64ImageSource,
+    ImageBlock,
+    MessagesRequest,
+    OutputConfig,
+    ServerBlock,
+    ServerTool,
+    SystemMessage,
+    TextBlock,
+    ThinkingBlock,
+    ToolChoice,
+    ToolChoiceAny,
+    ToolChoiceNone,
+    ToolChoiceTool,
+    ToolResultBlock,
+    ToolUseBlock,
+    URLImageSource,
+    UserMessage,
+)
+from claude_code_api.catalog import ModelChoice
+from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError
+
+
+def translate_messages_request(
+    request: MessagesRequest, model: ModelChoice, fetch_image_urls: bool = False
+) -> ClaudeRequest:
+    """Turns a validated Messages request into a Claude request; refuses what Claude cannot honour."""
+    refuse_unsupported(request)
+    system_parts = [_system_text(request.system)]
+    turns: list[ClaudeTurn] = []
+    for index, message in enumerate(request.messages):
+        if isinstance(message, SystemMessage):
+            system_parts.append(_system_text(message.content))
+            continue
+        content = _content(message, index, fetch_image_urls)
+        if content:
+            turns.append(ClaudeTurn(message.role, content))
+    tools = client_tools(request)
+    system_parts.append(_tool_choice_instruction(request.tool_choice, tools))
+    output_config = request.output_config or OutputConfig()
+    return claude_request(
+        model=model.claude_model,
+        system_parts=system_parts,
+        turns=turns,
+        param="messages",
+        max_output_tokens=request.max_tokens,
+        stop_sequences=request.stop_sequences or (),
+        effort=output_config.effort,
+        client_tools=tools,
+        output_schema=output_config.format.schema_ if output_config.format else None,
+    )
+
+
+def _system_text(system: str | list[TextBlock] | None) -> str:
+    if system is None or isinstance(system, str):
+        return system or ""
+    return "\n\n".join(block.text for block in system)
+
+
+def _content(message: UserMessage | AssistantMessage, index: int, fetch: bool) -> tuple[ContentBlock, ...]:
+    if isinstance(message.content, str):
+        return (_text(message.content, f"messages[{index}].content"),)
+    blocks: list[ContentBlock] = []
+    for position, block in enumerate(message.content):
+        where = f"messages[{index}].content[{position}]"
+        if isinstance(block, ThinkingBlock):
+            continue
+        if isinstance(block, ServerBlock):
+            raise UnsupportedParameterError(where, f"content blocks of type '{block.type}'.")
+        allowed = (ToolUseBlock,) if message.role == "assistant" else (ImageBlock, ToolResultBlock)
+        if not isinstance(block, (TextBlock, *allowed)):
+            raise InvalidRequestError(
+                f"{where}: a '{block.type}' block cannot appear in a {message.role} message.", param=where
+            )
+        blocks.append(_block(block, where, fetch))
+    if not blocks and message.role == "user":
+        where = f"messages[{index}].content"
+        raise InvalidRequestError(f"{where} must not be empty.", param=where)
+    return tuple(blocks)
+
+
+def _block(
+    block: TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock, where: str, fetch: bool
+) -> ContentBlock:
+    if isinstance(block, TextBlock):
+        if block.citations:
+            raise UnsupportedParameterError(f"{where}.citations", "citations are not supported.")
+        return _text(block.text, where)
+    if isinstance(block, ImageBlock):
+        return _image(block, where, fetch)
+    if isinstance(block, ToolUseBlock):
+        return tool_use_block(block.id, block.name, block.input)
+    result: ToolResultContent = {"type": "tool_result", "tool_use_id": block.tool_use_id}
+    if isinstance(block.content, str):
+        result["content"] = block.content
+    elif block.content:
+        result["content"] = [
+            _text(part.text, f"{where}.content[{n}]")
+            if isinstance(part, TextBlock)
+            else _image(part, f"{where}.content[{n}]", fetch)
+            for n, part in enumerate(block.content)
+        ]
+    if block.is_error:
+        result["is_error"] = True
+    return result
+
+
+def _text(text: str, where: str) -> TextContent:
+    return text_block(text, where, f"{where}: text content must be non-empty.")
+
+
+def _image(block: ImageBlock, where: str, fetch: bool) -> ImageContent:
+    source = block.source
+    if isinstance(source, Base64ImageSource):
+        return image_block_from_base64(source.media_type, source.data, f"{where}.source")
+    if isinstance(source, URLImageSource):
+        if not source.url[:8].lower().startswith(("http://", "https://")):
+            raise InvalidRequestError(
+                f"{where}.source.url must be an http(s) URL.", param=f"{where}.source.url"
+            )
+        return image_block_from_url(source.url, f"{where}.source", fetch_allowed=fetch)
+    raise UnsupportedParameterError(
+        f"{where}.source", "file sources need the Files API, which is not offered."
+    )
+
+
+def client_tools(request: MessagesRequest) -> tuple[ClientTool, ...]:
+    """The client's tools Claude may call: none when `tool_choice` is none."""
+    if not request.tools or isinstance(request.tool_choice, ToolChoiceNone):
+        return ()
+    tools: list[ClientTool] = []
+    for index, tool in enumerate(request.tools):
+        if isinstance(tool, ServerTool):
+            raise UnsupportedParameterError(
+                f"tools[{index}]",
+                f"server tools ('{tool.type}') are not available through this gateway; "
+                "only custom tools with name, description and input_schema.",
+            )
+        tools.append(ClientTool(tool.name, tool.description or tool.name, tool.input_schema))
+    return client_tool_list(tools)
+
+
+def _tool_choice_instruction(choice: ToolChoice | None, tools: tuple[ClientTool, ...]) -> str:
+    if choice is None or isinstance(choice, ToolChoiceNone) or not tools:
+        return ""
+    return tool_use_instruction(
+        tools,
+        named=choice.name if isinstance(choice, ToolChoiceTool) else None,
+        required=isinstance(choice, ToolChoiceAny),
+        one_call=bool(choice.disable_parallel_tool_use),
+        param="tool_choice.name",
+    )

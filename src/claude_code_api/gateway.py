@@ -1,0 +1,112 @@
+"""The Gateway: the services every route uses (store, key limits, usage, the Claude runner), opened
+once per process and closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from claude_code_api.claude.runner import ClaudeRunner
+from claude_code_api.config import Settings
+from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UpstreamRateLimitError
+from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.security.ratelimit import KeyLimiter, open_backend
+from claude_code_api.store.database import Database
+from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
+from claude_code_api.store.usage import UsageRecord, UsageStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    """The services every route uses, opened once per process."""
+
+    settings: Settings
+    database: Database
+    keys: KeyStore
+    usage: UsageStore
+    runner: ClaudeRunner
+    limiter: KeyLimiter
+    _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _token_ok_written: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Gateway:
+        """Connects the store (running migrations) and prepares the runner."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        database = Database.from_url(settings.resolved_database_url)
+        await database.upgrade()
+        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+        keys = KeyStore(database, cipher, cache_seconds=KEY_CACHE_SECONDS)
+        usage = UsageStore(database)
+        try:
+            backend = await open_backend(settings.redis_url, settings.redis_key_prefix)
+        except BaseException:
+            await database.dispose()
+            raise
+        runner = ClaudeRunner(settings)
+        runner.start()
+        return cls(settings, database, keys, usage, runner, KeyLimiter(backend, usage.cost_since))
+
+    def record_usage(self, record: UsageRecord) -> None:
+        """Stores a request's usage in the background, off the request's path."""
+        self.limiter.record_spend(record.key_id, record.cost_usd, record.created_at)
+        self._spawn_write(self._write_usage(record))
+
+    def _spawn_write(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(_logged(write))
+        self._pending_writes.add(task)
+        task.add_done_callback(self._pending_writes.discard)
+
+    def note_token_outcome(self, key_id: str, error: GatewayError | None) -> None:
+        """Records how the key's OAuth token fared upstream, for `keys list`, the dashboard and doctor.
+
+        A success is written at most once a minute per key: it only moves a date forward.
+        """
+        kind = token_problem(error)
+        now = time.monotonic()
+        if kind is None:
+            if error is not None or now - self._token_ok_written.get(key_id, -math.inf) < 60:
+                return
+            self._token_ok_written[key_id] = now
+            self._spawn_write(self.keys.record_upstream_result(key_id, ok=True))
+            return
+        self._token_ok_written.pop(key_id, None)
+        assert error is not None
+        self._spawn_write(
+            self.keys.record_upstream_result(key_id, ok=False, error=f"{kind}: {error.message}")
+        )
+
+    async def _write_usage(self, record: UsageRecord) -> None:
+        await self.usage.record(record)
+        await self.keys.mark_used(record.key_id, record.created_at)
+
+    async def aclose(self) -> None:
+        """Ends every Claude process, finishes pending usage writes, then closes the store."""
+        await self.runner.aclose()
+        if self._pending_writes:
+            await asyncio.wait(self._pending_writes, timeout=5)
+        await self.limiter.aclose()
+        await self.database.dispose()
+
+
+async def _logged(write: Coroutine[Any, Any, None]) -> None:
+    try:
+        await write
+    except Exception:
+        logger.exception("A background write to the store failed")
+
+
+def token_problem(error: GatewayError | None) -> str | None:
+    """What an error says about the key's OAuth token: rejected, at its usage limit, or nothing."""
+    if isinstance(error, UpstreamAuthenticationError):
+        return "rejected"
+    if isinstance(error, UpstreamRateLimitError) and error.retry_after is not None:
+        return "usage limit"
+    return None

@@ -1,0 +1,48 @@
+"""GET /v1/models (in OpenAI's or, for Anthropic's clients, Anthropic's shape) and GET /v1/health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from claude_code_api import __version__, catalog
+from claude_code_api.apis.anthropic_messages.models import anthropic_model, anthropic_model_list
+from claude_code_api.routes.deps import ANTHROPIC_VERSION_HEADER, CallerKey, GatewayDep, json_response
+
+router = APIRouter()
+
+
+@router.get("/v1/models")
+async def list_models(
+    request: Request,
+    caller: CallerKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> Response:
+    if ANTHROPIC_VERSION_HEADER in request.headers:
+        page = anthropic_model_list(catalog.model_ids(), limit=limit, after_id=after_id, before_id=before_id)
+        return json_response(page)
+    return json_response(catalog.openai_model_list())
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(request: Request, model_id: str, caller: CallerKey) -> Response:
+    if ANTHROPIC_VERSION_HEADER in request.headers:
+        catalog.resolve_model(model_id)
+        return json_response(anthropic_model(model_id))
+    return json_response(catalog.openai_model(model_id))
+
+
+@router.get("/v1/health")
+async def health(gateway: GatewayDep) -> Response:
+    store_ok = await gateway.database.ping()
+    body = {
+        "status": "ok" if store_ok else "degraded",
+        "version": __version__,
+        "store": "ok" if store_ok else "unreachable",
+        "claude_processes": gateway.runner.active_runs,
+    }
+    return json_response(body, status=200 if store_ok else 503)
