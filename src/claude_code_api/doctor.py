@@ -18,7 +18,7 @@ from sqlalchemy import make_url
 
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeRequest
-from claude_code_api.claude.process import bundled_cli_path
+from claude_code_api.claude.process import bundled_cli_path, bundled_cli_version
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError
@@ -92,15 +92,13 @@ async def check_redis(redis_url: str | None) -> Finding:
 
 
 def check_claude_code() -> Finding:
-    from claude_agent_sdk._cli_version import __cli_version__
-
     try:
         cli = bundled_cli_path()
     except GatewayError as exc:
         return Finding("claude code", Status.PROBLEM, exc.message)
     if not os.access(cli, os.X_OK):
         return Finding("claude code", Status.PROBLEM, f"{cli} is not executable")
-    return Finding("claude code", Status.OK, f"version {__cli_version__} bundled with claude-agent-sdk")
+    return Finding("claude code", Status.OK, f"version {bundled_cli_version()} bundled with claude-agent-sdk")
 
 
 def check_certificate_files(settings: Settings, now: datetime) -> Finding:

@@ -13,7 +13,8 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 
 from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
-from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn, ClientTool
+from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn
+from claude_code_api.answer.tools import ClientTool
 from claude_code_api.apis.anthropic_messages.encode import (
     MessageStreamEncoder,
     anthropic_error,

@@ -28,7 +28,8 @@ from claude_code_api.answer.events import (
 )
 from claude_code_api.answer.images import image_block_from_data_url
 from claude_code_api.answer.reader import ClaudeStreamReader, StopScanner
-from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeTurn, ClientTool
+from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeTurn
+from claude_code_api.answer.tools import ClientTool
 from claude_code_api.apis.openai_chat.encode import ChunkFactory, chat_completion, finish_reason, openai_usage
 from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
 from claude_code_api.apis.openai_chat.translate import translate_request

@@ -21,13 +21,8 @@ from dataclasses import replace
 
 import httpx
 
-from claude_code_api.answer.request import (
-    ClaudeRequest,
-    ClaudeTurn,
-    ContentBlock,
-    ImageContent,
-    TextContent,
-)
+from claude_code_api.answer.blocks import ContentBlock, ImageContent, TextContent
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn
 from claude_code_api.config import Settings
 from claude_code_api.errors import InvalidRequestError, UnsupportedParameterError
 

@@ -194,6 +194,12 @@ class StreamEncoder(Protocol):
     def error(self, error: GatewayError) -> bytes: ...
 
 
+class AnswerEncoder(StreamEncoder, Protocol):
+    """One wire format's answer: streamed, or whole as one JSON object."""
+
+    def whole(self, answer: Answer) -> object: ...
+
+
 async def stream_answer(
     runner: Runner, spec: RunSpec, encoder: StreamEncoder, report: ReportSink
 ) -> AsyncIterator[bytes]:

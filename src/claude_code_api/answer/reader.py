@@ -26,7 +26,8 @@ from claude_code_api.answer.events import (
     ToolCallStarted,
     TurnFinished,
 )
-from claude_code_api.answer.request import LENGTH_STOP_REASONS, client_tool_name
+from claude_code_api.answer.request import LENGTH_STOP_REASONS
+from claude_code_api.answer.tools import client_tool_name
 
 # Claude Code's tool that carries a structured (JSON) answer.
 STRUCTURED_OUTPUT_TOOL = "StructuredOutput"

@@ -45,7 +45,8 @@ from claude_agent_sdk import (
 )
 
 from claude_code_api.answer.loop import RunSpec
-from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest, client_tool_name
+from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest
+from claude_code_api.answer.tools import client_tool_name
 from claude_code_api.claude import launcher
 from claude_code_api.claude.transcript import transcript_entries
 from claude_code_api.config import Settings, SystemPromptMode
@@ -432,6 +433,13 @@ def bundled_cli_path() -> str:
             "reinstall claude-agent-sdk."
         )
     return str(cli)
+
+
+def bundled_cli_version() -> str:
+    """The version of the Claude Code CLI bundled with claude-agent-sdk."""
+    from claude_agent_sdk._cli_version import __cli_version__
+
+    return __cli_version__
 
 
 def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, now: float) -> GatewayError:

@@ -21,7 +21,7 @@ from claude_code_api import catalog
 from claude_code_api.access import note_caller, note_run
 from claude_code_api.answer.events import ReportSink, RunReport
 from claude_code_api.answer.images import inline_image_urls
-from claude_code_api.answer.loop import RunSpec, is_final_chunk
+from claude_code_api.answer.loop import AnswerEncoder, RunSpec, collect_answer, is_final_chunk, stream_answer
 from claude_code_api.answer.request import ClaudeRequest
 from claude_code_api.apis.anthropic_messages.schemas import MessagesRequest
 from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
@@ -268,3 +268,14 @@ async def admitted_run(
         claude_request = await inline_image_urls(claude_request, settings)
         spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
         yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint))
+
+
+async def answer_response(
+    gateway: Gateway, run: AdmittedRun[AnswerRequest], encoder: AnswerEncoder
+) -> Response:
+    """Runs Claude for an admitted request: the answer streamed in the encoder's format, or whole as
+    JSON with the run's cost."""
+    if run.wire.stream:
+        return event_stream(await stream_answer(gateway.runner, run.spec, encoder, run.report), run.lease)
+    answer = await collect_answer(gateway.runner, run.spec, run.report)
+    return json_response(encoder.whole(answer), headers=cost_headers(answer.end.run))

@@ -15,26 +15,12 @@ from fastapi.responses import Response
 
 from claude_code_api import catalog
 from claude_code_api.answer.images import inline_image_urls
-from claude_code_api.answer.loop import RunSpec, collect_answer, stream_answer
-from claude_code_api.apis.anthropic_messages.encode import (
-    MessageStreamEncoder,
-    anthropic_error,
-    anthropic_message,
-)
+from claude_code_api.answer.loop import RunSpec
+from claude_code_api.apis.anthropic_messages.encode import MessageStreamEncoder, anthropic_error
 from claude_code_api.apis.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
 from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
 from claude_code_api.errors import GatewayError
-from claude_code_api.routes.deps import (
-    ANTHROPIC_VERSION_HEADER,
-    CallerKey,
-    GatewayDep,
-    admitted_run,
-    cost_headers,
-    event_stream,
-    json_response,
-    parse_wire_request,
-    read_body,
-)
+from claude_code_api.routes import deps
 
 router = APIRouter()
 
@@ -42,56 +28,43 @@ MESSAGES_PATH = "/v1/messages"
 
 
 @router.post(MESSAGES_PATH)
-async def create_message(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
-    async with admitted_run(
+async def create_message(request: Request, caller: deps.CallerKey, gateway: deps.GatewayDep) -> Response:
+    async with deps.admitted_run(
         request, caller, gateway, MessagesRequest, translate_messages_request, "messages"
     ) as run:
-        message_id = f"msg_{secrets.token_hex(12)}"
-        if run.wire.stream:
-            encoder = MessageStreamEncoder(message_id)
-            return event_stream(await stream_answer(gateway.runner, run.spec, encoder, run.report), run.lease)
-        answer = await collect_answer(gateway.runner, run.spec, run.report)
-        reply = anthropic_message(
-            message_id=message_id,
-            model=answer.end.run.model,
-            text=answer.text,
-            tool_calls=answer.tool_calls,
-            stop_reason=answer.end.stop_reason,
-            stop_sequence=answer.end.stop_sequence,
-            usage=answer.end.run.usage,
-        )
-        return json_response(reply, headers=cost_headers(answer.end.run))
+        encoder = MessageStreamEncoder(f"msg_{secrets.token_hex(12)}")
+        return await deps.answer_response(gateway, run, encoder)
 
 
 @router.post(f"{MESSAGES_PATH}/count_tokens")
-async def count_tokens(request: Request, caller: CallerKey, gateway: GatewayDep) -> Response:
+async def count_tokens(request: Request, caller: deps.CallerKey, gateway: deps.GatewayDep) -> Response:
     """Counts through Claude Code, which asks Anthropic's count endpoint: the figure includes Claude
     Code's own system prompt, as every request through this gateway does; nothing is generated."""
     settings = gateway.settings
-    message = parse_count_tokens_request(await read_body(request, settings.max_request_bytes))
+    message = parse_count_tokens_request(await deps.read_body(request, settings.max_request_bytes))
     async with gateway.limiter.admit(caller.key, message.model):
         claude_request = translate_messages_request(
             message, catalog.resolve_model(message.model), settings.image_url_fetch
         )
         claude_request = await inline_image_urls(claude_request, settings)
         tokens = await gateway.runner.count_tokens(RunSpec(caller.oauth_token, claude_request))
-    return json_response({"input_tokens": tokens})
+    return deps.json_response({"input_tokens": tokens})
 
 
 def parse_count_tokens_request(body: bytes) -> CountTokensRequest:
     """Validates a count_tokens request strictly; every problem is a 400 naming the parameter."""
-    return parse_wire_request(body, CountTokensRequest)
+    return deps.parse_wire_request(body, CountTokensRequest)
 
 
 def parse_messages_request(body: bytes) -> MessagesRequest:
     """Validates a Messages request strictly; every problem is a 400 naming the parameter."""
-    return parse_wire_request(body, MessagesRequest)
+    return deps.parse_wire_request(body, MessagesRequest)
 
 
 def wants_anthropic_errors(request: Request) -> bool:
     """Whether an error for this request takes Anthropic's shape: on the Messages API's paths, and
     for any request from an Anthropic client (they all send `anthropic-version`)."""
-    return request.url.path.startswith(MESSAGES_PATH) or ANTHROPIC_VERSION_HEADER in request.headers
+    return request.url.path.startswith(MESSAGES_PATH) or deps.ANTHROPIC_VERSION_HEADER in request.headers
 
 
 def anthropic_error_response(error: GatewayError) -> Response:

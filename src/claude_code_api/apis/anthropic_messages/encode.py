@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
-from claude_code_api.answer.request import json_arguments
+from claude_code_api.answer.blocks import json_arguments
+from claude_code_api.answer.events import (
+    Answer,
+    ClaudeUsage,
+    ToolCallArguments,
+    ToolCallRecord,
+    ToolCallStarted,
+)
 from claude_code_api.errors import GatewayError
 from claude_code_api.sse import encode_named_event
 
@@ -87,6 +93,18 @@ class MessageStreamEncoder:
     _blocks: int = 0
     _open: Literal["text", "tool_use"] | None = None
     _tool_blocks: dict[int, int] = field(default_factory=dict)
+
+    def whole(self, answer: Answer) -> dict[str, Any]:
+        """The answer as one Message, for a request that did not ask for a stream."""
+        return anthropic_message(
+            message_id=self.message_id,
+            model=answer.end.run.model,
+            text=answer.text,
+            tool_calls=answer.tool_calls,
+            stop_reason=answer.end.stop_reason,
+            stop_sequence=answer.end.stop_sequence,
+            usage=answer.end.run.usage,
+        )
 
     def start(self, model: str) -> bytes:
         message = anthropic_message(

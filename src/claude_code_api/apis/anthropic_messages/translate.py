@@ -7,21 +7,17 @@ sampling are accepted and left to Claude Code.
 
 from __future__ import annotations
 
-from claude_code_api.answer.images import image_block_from_base64, image_block_from_url
-from claude_code_api.answer.request import (
-    ClaudeRequest,
-    ClaudeTurn,
-    ClientTool,
+from claude_code_api.answer.blocks import (
     ContentBlock,
     ImageContent,
     TextContent,
     ToolResultContent,
-    claude_request,
-    client_tool_list,
     text_block,
     tool_use_block,
-    tool_use_instruction,
 )
+from claude_code_api.answer.images import image_block_from_base64, image_block_from_url
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
+from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_use_instruction
 from claude_code_api.apis.anthropic_messages.fields import refuse_unsupported
 from claude_code_api.apis.anthropic_messages.schemas import (
     AssistantMessage,
@@ -63,16 +59,15 @@ def translate_messages_request(
             turns.append(ClaudeTurn(message.role, content))
     tools = client_tools(request)
     system_parts.append(_tool_choice_instruction(request.tool_choice, tools))
+    return claude_request(model.claude_model, system_parts, turns, tools, _options(request), param="messages")
+
+
+def _options(request: MessagesRequest) -> RequestOptions:
     output_config = request.output_config or OutputConfig()
-    return claude_request(
-        model=model.claude_model,
-        system_parts=system_parts,
-        turns=turns,
-        param="messages",
+    return RequestOptions(
         max_output_tokens=request.max_tokens,
         stop_sequences=request.stop_sequences or (),
         effort=output_config.effort,
-        client_tools=tools,
         output_schema=output_config.format.schema_ if output_config.format else None,
     )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
+from claude_code_api.answer.events import (
+    Answer,
+    ClaudeUsage,
+    ToolCallArguments,
+    ToolCallRecord,
+    ToolCallStarted,
+)
 from claude_code_api.answer.request import LENGTH_STOP_REASONS
 from claude_code_api.apis.openai_chat.schemas import (
     ChatCompletion,
@@ -166,6 +172,18 @@ class ChatChunkEncoder:
     def chunks(self) -> ChunkFactory:
         assert self._chunks is not None  # start() comes first
         return self._chunks
+
+    def whole(self, answer: Answer) -> ChatCompletion:
+        """The answer as one `chat.completion`, for a request that did not ask for a stream."""
+        return chat_completion(
+            completion_id=self.completion_id,
+            created=self.created,
+            model=answer.end.run.model,
+            text=answer.text,
+            finish=finish_reason(answer.end.stop_reason),
+            usage=answer.end.run.usage,
+            tool_calls=answer.tool_calls,
+        )
 
     def start(self, model: str) -> bytes:
         self._chunks = ChunkFactory(self.completion_id, self.created, model, self.include_usage)

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_code_api.answer.images import image_block_from_url
-from claude_code_api.answer.request import (
-    ClaudeRequest,
-    ClaudeTurn,
-    ClientTool,
+from claude_code_api.answer.blocks import (
     ContentBlock,
     TextContent,
     ToolUseContent,
-    claude_request,
-    client_tool_list,
     json_arguments,
     text_block,
-    tool_input_schema,
     tool_use_block,
-    tool_use_instruction,
 )
+from claude_code_api.answer.images import image_block_from_url
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
+from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_input_schema, tool_use_instruction
 from claude_code_api.apis.openai_chat.fields import refuse_unsupported_parameters
 from claude_code_api.apis.openai_chat.schemas import (
     AssistantMessage,
@@ -60,16 +55,15 @@ def translate_request(
         turns.append(_claude_turn(message, index, fetch_image_urls))
     tools = client_tools(request)
     system_parts.append(tool_choice_instruction(request, tools))
+    return claude_request(model.claude_model, system_parts, turns, tools, _options(request), param="messages")
+
+
+def _options(request: ChatCompletionRequest) -> RequestOptions:
     stop = request.stop
-    return claude_request(
-        model=model.claude_model,
-        system_parts=system_parts,
-        turns=turns,
-        param="messages",
+    return RequestOptions(
         max_output_tokens=request.max_completion_tokens or request.max_tokens,
         stop_sequences=(stop,) if isinstance(stop, str) else (stop or ()),
         effort=request.reasoning_effort,
-        client_tools=tools,
         output_schema=output_schema(request),
     )
 

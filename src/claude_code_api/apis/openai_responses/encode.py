@@ -7,7 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from claude_code_api.answer.events import ClaudeUsage, ToolCallArguments, ToolCallRecord, ToolCallStarted
+from claude_code_api.answer.events import (
+    Answer,
+    ClaudeUsage,
+    ToolCallArguments,
+    ToolCallRecord,
+    ToolCallStarted,
+)
 from claude_code_api.answer.request import LENGTH_STOP_REASONS
 from claude_code_api.apis.openai_responses.schemas import ResponsesRequest
 from claude_code_api.errors import GatewayError
@@ -149,6 +155,17 @@ class ResponseStreamEncoder:
     _output: list[dict[str, Any]] = field(default_factory=list)
     _open: int | None = None
     _calls: dict[int, int] = field(default_factory=dict)
+
+    def whole(self, answer: Answer) -> dict[str, Any]:
+        """The answer as one finished Response, for a request that did not ask for a stream."""
+        return response_object(
+            self.echo,
+            model=answer.end.run.model,
+            text=answer.text,
+            tool_calls=answer.tool_calls,
+            stop_reason=answer.end.stop_reason,
+            usage=answer.end.run.usage,
+        )
 
     def start(self, model: str) -> bytes:
         self._model = model

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_code_api.answer.images import image_block_from_url
-from claude_code_api.answer.request import (
-    ClaudeRequest,
-    ClaudeTurn,
-    ClientTool,
+from claude_code_api.answer.blocks import (
     ContentBlock,
     ImageContent,
     TextContent,
     ToolResultContent,
     ToolUseContent,
-    claude_request,
-    client_tool_list,
     json_arguments,
     text_block,
-    tool_input_schema,
     tool_use_block,
-    tool_use_instruction,
 )
+from claude_code_api.answer.images import image_block_from_url
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
+from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_input_schema, tool_use_instruction
 from claude_code_api.apis.openai_responses.fields import refuse_unsupported
 from claude_code_api.apis.openai_responses.schemas import (
     FunctionCallItem,
@@ -69,16 +64,12 @@ def translate_responses_request(
                 raise _unsupported_item(item, where)
     tools = client_tools(request)
     system_parts.append(_tool_choice_instruction(request, tools))
-    return claude_request(
-        model=model.claude_model,
-        system_parts=system_parts,
-        turns=turns,
-        param="input",
+    options = RequestOptions(
         max_output_tokens=request.max_output_tokens,
         effort=request.reasoning.effort if request.reasoning else None,
-        client_tools=tools,
         output_schema=_output_schema(request.text),
     )
+    return claude_request(model.claude_model, system_parts, turns, tools, options, param="input")
 
 
 def _unsupported_item(item: Unsupported, where: str) -> UnsupportedParameterError:
