@@ -14,10 +14,11 @@ run: $(STAMP)  ## Serve the API on :8000 and the admin site on :8443 (SQLite in 
 test: $(STAMP) chromium check  ## Lint, type-check, then run every test
 	$(BIN)/pytest
 
-check: $(STAMP)  ## ruff format --check, ruff check, mypy --strict
+check: $(STAMP)  ## ruff format --check, ruff check, mypy --strict, the import layers
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 lint: $(STAMP)  ## Fix what ruff can fix
 	$(BIN)/ruff format src tests bench
