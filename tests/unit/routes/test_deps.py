@@ -1,4 +1,4 @@
-"""Tests of routes/api.py's pure helpers: a chat request body validated strictly, each problem a 400."""
+"""Tests of routes/deps.py's pure helpers: a chat request body validated strictly, each problem a 400."""
 
 from __future__ import annotations
 
