@@ -228,6 +228,7 @@ def cost_headers(run: RunReport) -> dict[str, str] | None:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response, serialised with orjson."""
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
