@@ -40,6 +40,7 @@ from claude_code_api.security.certs import (
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
+from claude_code_api.store.verifier import require_matching_secret, secret_source
 
 logger = logging.getLogger("claude_code_api")
 
@@ -265,13 +266,21 @@ def keys() -> None:
     """Create, list, limit and revoke API keys."""
 
 
-def _with_key_store(settings: Settings, work: Callable[[KeyStore], Awaitable[T]]) -> T:
+def _with_key_store(
+    settings: Settings, work: Callable[[KeyStore], Awaitable[T]], *, check_secret: bool = True
+) -> T:
+    """Runs `work` on the key store; unless told not to (revoking needs no secret), first stops with one
+    line when the secret in force is not the store's, so that no token is stored under a second secret."""
+
     async def run() -> T:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         database = Database.from_url(settings.resolved_database_url)
         try:
             await database.upgrade()
             cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+            if check_secret:
+                source = secret_source(settings.data_dir, settings.secret_key)
+                await require_matching_secret(database, cipher, source)
             return await work(KeyStore(database, cipher))
         finally:
             await database.dispose()
@@ -500,7 +509,9 @@ def list_keys() -> None:
 @click.argument("key_id")
 def revoke_key(key_id: str) -> None:
     """Revokes a key by id (or by the full key); it is refused from the next request on."""
-    record: ApiKey | None = _with_key_store(_settings(), lambda store: store.revoke_key(key_id))
+    record: ApiKey | None = _with_key_store(
+        _settings(), lambda store: store.revoke_key(key_id), check_secret=False
+    )
     if record is None:
         raise click.ClickException(f"No key with id {key_id}.")
     click.echo(f"Revoked key {record.id} ({record.name}).")
