@@ -37,6 +37,7 @@ from claude_code_api.security.certs import (
     default_paths,
     generate_self_signed,
 )
+from claude_code_api.security.data_dir import DataDirError, secure_data_dir
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
@@ -158,6 +159,7 @@ async def _serve(settings: Settings) -> None:
             "ADMIN_PASSWORD is the default 'changeme': anyone who reaches the admin site can create and "
             "revoke API keys. Set your own ADMIN_PASSWORD before exposing this server."
         )
+    _secure_data_dir(settings)
     gateway = await _open_gateway(settings)
     app = create_app(settings, gateway)
     servers = [_listener(app, settings, settings.port)]
@@ -197,6 +199,15 @@ async def _serve(settings: Settings) -> None:
         await gateway.aclose()
     if not all(server.started for server in servers):
         raise click.ClickException("A listener could not start; see the log above.")
+
+
+def _secure_data_dir(settings: Settings) -> None:
+    """Makes DATA_DIR owner-only (0700, files 0600), saying what it changed; stops when it cannot."""
+    try:
+        for change in secure_data_dir(settings.data_dir):
+            logger.warning("Made private to its owner (DATA_DIR is owner-only): %s", change)
+    except (DataDirError, OSError) as exc:
+        raise click.ClickException(f"DATA_DIR cannot be made private: {exc}") from None
 
 
 async def _open_gateway(settings: Settings) -> Gateway:

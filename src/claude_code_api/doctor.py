@@ -75,6 +75,18 @@ def check_data_dir(data_dir: Path) -> Finding:
         return Finding("data directory", Status.PROBLEM, f"{secret} is readable by others: chmod 600 it")
     if mode & 0o077:
         return Finding("data directory", Status.WARNING, f"{data_dir} is open to others (mode {mode:o})")
+    shared = [
+        path
+        for path in data_dir.rglob("*")
+        if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077
+    ]
+    if shared:
+        return Finding(
+            "data directory",
+            Status.WARNING,
+            f"{len(shared)} path(s) in {data_dir} are open to others, such as {shared[0]}; "
+            "serve makes them private at start",
+        )
     return Finding("data directory", Status.OK, f"{data_dir} (mode {mode:o})")
 
 
