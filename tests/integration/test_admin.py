@@ -6,10 +6,12 @@ import asyncio
 import hashlib
 import re
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE
+from claude_code_api.routes.admin_site import AdminSite as SiteState
+from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, MemoryLoginThrottle
 from claude_code_api.store.tables import AdminSessionRow
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration import admin_site
@@ -17,6 +19,7 @@ from tests.integration.admin_site import (
     ADMIN_AUTH,
     ADMIN_PASSWORD,
     BROWSER,
+    HTTPS_ORIGIN,
     SAME_ORIGIN,
     csrf_field,
     csrf_meta,
@@ -273,20 +276,29 @@ async def test_login_returns_only_to_a_page_of_the_admin_site(browser, next_path
     assert response.headers["location"] == location
 
 
-async def test_sixth_attempt_within_fifteen_minutes_gets_429_even_with_the_right_password(browser):
-    for _ in range(5):
-        assert (await log_in(browser, "wrong-password")).status_code == 401
-    response = await log_in(browser)
-    assert response.status_code == 429
-    assert 800 < int(response.headers["retry-after"]) <= 900
-    assert "Too many failed logins" in response.json()["error"]["message"]
-    page = await browser.post("/login", data={"password": ADMIN_PASSWORD}, headers={**SAME_ORIGIN, **BROWSER})
-    assert page.status_code == 429
-    assert "Too many attempts" in page.text
+async def test_failed_logins_make_the_address_wait_but_never_lock_the_right_password_out(site):
+    clock = FakeClock()
+    site.app.state.admin_site = SiteState(site.settings, throttle=MemoryLoginThrottle(clock=clock))
+    async with _client_from(site, "203.0.113.7") as attacker, _client_from(site, "198.51.100.1") as admin:
+        for _ in range(4):
+            assert (await log_in(attacker, "wrong-password")).status_code == 401
+        response = await log_in(attacker)
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "1"
+        assert "Try again in 1 second(s)" in response.json()["error"]["message"]
+        page = await attacker.post(
+            "/login", data={"password": ADMIN_PASSWORD}, headers={**SAME_ORIGIN, **BROWSER}
+        )
+        assert page.status_code == 429
+        assert "Too many attempts" in page.text
+        # The right password still works from another address, and from this one once the wait is over.
+        assert (await log_in(admin)).status_code == 303
+        clock.now += 1
+        assert (await log_in(attacker)).status_code == 303
 
 
 async def test_wrong_bearer_passwords_count_towards_the_throttle(browser):
-    for _ in range(5):
+    for _ in range(4):
         response = await browser.get("/admin/keys", headers={"authorization": "Bearer guess"})
         assert response.status_code == 401
     assert (await browser.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
@@ -294,12 +306,42 @@ async def test_wrong_bearer_passwords_count_towards_the_throttle(browser):
 
 
 async def test_successful_login_resets_the_failure_count(browser):
-    for _ in range(4):
+    for _ in range(3):
         await log_in(browser, "wrong-password")
     assert (await log_in(browser)).status_code == 303
     browser.cookies.clear()
     for _ in range(4):
         assert (await log_in(browser, "wrong-password")).status_code == 401
+
+
+async def test_two_instances_share_the_failures_through_redis(tmp_path, redis_server, redis_prefix):
+    shared = {"redis_url": redis_server, "redis_key_prefix": redis_prefix, "secret_key": "s" * 32}
+    first_settings = make_admin_settings(tmp_path / "one", **shared)
+    second_settings = make_admin_settings(tmp_path / "two", **shared)
+    async with open_site(first_settings) as first, open_site(second_settings) as second:
+        async with _client_from(first, "203.0.113.7") as one, _client_from(second, "203.0.113.7") as two:
+            for client in (one, two, one, two):
+                response = await client.get("/admin/keys", headers={"authorization": "Bearer guess"})
+                assert response.status_code == 401
+            # Four failures across the two instances: the address waits on both.
+            assert (await one.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
+            assert (await two.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
+        async with _client_from(second, "198.51.100.1") as elsewhere:
+            assert (await elsewhere.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 200
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _client_from(site, address: str) -> httpx.AsyncClient:
+    """A client of the HTTPS listener whose requests come from `address`."""
+    transport = httpx.ASGITransport(site.app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=HTTPS_ORIGIN)
 
 
 async def test_logout_ends_the_session(browser):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import orjson
+import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -28,6 +29,7 @@ from claude_code_api.routes.admin_limits import short_limits, usd
 from claude_code_api.security.admin_auth import (
     LoginThrottle,
     MemoryLoginThrottle,
+    RedisLoginThrottle,
     derive_admin_key,
     password_fingerprint,
 )
@@ -78,8 +80,21 @@ class AdminSite:
         self.settings = settings
         self.admin_key = derive_admin_key(load_or_create_secret(settings.data_dir, settings.secret_key))
         self.fingerprint = password_fingerprint(self.admin_key, settings.admin_password)
-        self.throttle: LoginThrottle = throttle or MemoryLoginThrottle()
+        self._throttle = throttle
+        self._memory_throttle = MemoryLoginThrottle()
+        self._redis_throttle: RedisLoginThrottle | None = None
         self.session_lifetime = timedelta(hours=settings.admin_session_hours)
+
+    def throttle(self, redis_client: aioredis.Redis | None) -> LoginThrottle:
+        """The login throttle: the one given at construction, else one in the Redis that the gateway's
+        limits use (shared by every instance), else one in this process's memory."""
+        if self._throttle is not None:
+            return self._throttle
+        if redis_client is None:
+            return self._memory_throttle
+        if self._redis_throttle is None or self._redis_throttle.client is not redis_client:
+            self._redis_throttle = RedisLoginThrottle(redis_client, self.settings.redis_key_prefix)
+        return self._redis_throttle
 
 
 def get_site(request: Request) -> AdminSite:
