@@ -118,6 +118,11 @@ def _admin_listener(app: Any, settings: Settings) -> _Server | None:
             "forwards with X-Forwarded-Proto: https",
             settings.port,
         )
+        if not settings.admin_public_url:
+            logger.warning(
+                "ADMIN_PUBLIC_URL is not set: the admin site takes the host name the proxy forwards as its "
+                "own. Set ADMIN_PUBLIC_URL to the URL browsers open (https://gw.example)."
+            )
     try:
         if settings.https_port == settings.port:
             raise CertificateError(f"HTTPS_PORT and PORT are both {settings.port}")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from claude_code_api.routes.admin_site import AdminSite as SiteState
 from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, MemoryLoginThrottle
+from claude_code_api.security.certs import generate_self_signed
 from claude_code_api.store.tables import AdminSessionRow
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration import admin_site
@@ -62,16 +63,48 @@ async def test_admin_routes_on_the_plain_http_port_answer_403_pointing_to_https(
     assert response.status_code == 403
     error = response.json()["error"]
     assert error["code"] == "permission_denied"
-    assert f"HTTPS only: open https://testserver:8443{path}" in error["message"]
+    assert f"HTTPS only: open https://testserver{path}" in error["message"]
 
 
-async def test_https_refusal_is_a_page_with_a_link_for_browsers(site):
-    async with site.client("http://gw.example:8000") as client:
+async def test_https_refusal_links_to_the_configured_site_never_to_the_host_header(site):
+    async with site.client("http://evil.example:8000") as client:
         response = await client.get("/admin", headers=BROWSER)
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
-    assert 'href="https://gw.example:8443/admin"' in response.text
+    assert 'href="https://testserver/admin"' in response.text
+    assert "evil.example" not in response.text
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_https_refusal_links_to_a_certificate_name_by_default(tmp_path):
+    settings = make_admin_settings(tmp_path, admin_public_url="")
+    generate_self_signed(tmp_path / "certs", ["gw.example"], 30)
+    async with open_site(settings) as default, default.client("http://evil.example:8000") as client:
+        response = await client.get("/admin", headers=BROWSER)
+    assert 'href="https://gw.example:8443/admin"' in response.text
+
+
+@pytest.mark.parametrize("host", ["evil.example", "testserver.evil.example", "127.0.0.1"])
+async def test_admin_requests_naming_another_host_are_refused(site, host):
+    async with site.client(f"https://{host}") as client:
+        page = await client.get("/login")
+        # A page served under the attacker's name (DNS rebinding) would pass its own Origin check.
+        login = await client.post(
+            "/login", data={"password": ADMIN_PASSWORD}, headers={"origin": f"https://{host}"}
+        )
+        api = await client.get("/admin/keys", headers=ADMIN_AUTH)
+    for response in (page, login, api):
+        assert response.status_code == 403
+    assert "answers only as https://testserver" in api.json()["error"]["message"]
+
+
+async def test_the_csrf_check_takes_the_configured_origin_not_the_host(admin):
+    token = await session_csrf(admin)
+    response = await admin.delete(
+        "/admin/keys/key_abc", headers={"origin": "https://testserver:8443", "x-csrf-token": token}
+    )
+    assert response.status_code == 403
+    assert "is not https://testserver" in response.json()["error"]["message"]
 
 
 async def test_api_routes_stay_on_the_plain_http_port(site):
@@ -87,7 +120,8 @@ async def test_forwarded_proto_is_ignored_unless_proxy_headers_are_trusted(site)
 
 
 async def test_a_tls_proxy_is_admitted_when_proxy_headers_are_trusted(tmp_path):
-    settings = make_admin_settings(tmp_path, trust_proxy_headers=True)
+    # Without ADMIN_PUBLIC_URL the trusted proxy's forwarded host is the site's name.
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="")
     async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
         forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "gw.example"}
         page = await client.get("/login", headers=forwarded)
@@ -120,8 +154,19 @@ async def test_a_tls_proxy_is_admitted_when_proxy_headers_are_trusted(tmp_path):
         assert plain.status_code == 403
 
 
+async def test_a_trusted_proxy_forwarding_another_host_is_refused_when_the_url_is_configured(tmp_path):
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="https://gw.example")
+    async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
+        forwarded = {"x-forwarded-proto": "https"}
+        assert (
+            await client.get("/login", headers={**forwarded, "x-forwarded-host": "gw.example"})
+        ).status_code == 200
+        other = await client.get("/login", headers={**forwarded, "x-forwarded-host": "evil.example"})
+        assert other.status_code == 403
+
+
 async def test_throttling_behind_a_trusted_proxy_counts_the_forwarded_client(tmp_path):
-    settings = make_admin_settings(tmp_path, trust_proxy_headers=True)
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="")
     async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
         for _ in range(5):
             headers = {**ADMIN_AUTH, "authorization": "Bearer wrong", "x-forwarded-proto": "https"}

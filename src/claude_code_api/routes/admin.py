@@ -48,7 +48,7 @@ from claude_code_api.routes.admin_site import (
     render_page,
     session_csrf_token,
     site_host,
-    site_origin,
+    site_origins,
 )
 from claude_code_api.routes.api import get_gateway, parse_wire_request, read_body, validation_error
 from claude_code_api.security.admin_auth import (
@@ -145,7 +145,7 @@ AdminUser = Annotated[AdminCaller, Depends(authenticate_admin)]
 
 
 def _check_csrf(request: Request, site: AdminSite, session: AdminSession, given: str | None) -> None:
-    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    problem = origin_problem(request.headers, site_origins(request, site))
     if problem is not None:
         raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
     if not csrf_token_matches(session_csrf_token(site, session), given):
@@ -229,7 +229,7 @@ async def login_form(request: Request, site: Site, session: PageSession) -> Resp
 
 @router.post("/login")
 async def login(request: Request, site: Site, gateway: GatewayDep) -> Response:
-    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    problem = origin_problem(request.headers, site_origins(request, site))
     if problem is not None:
         raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
     address = client_address(request, site.settings)
