@@ -34,17 +34,12 @@ from claude_code_api.metrics import GatewayMetrics
 from claude_code_api.routes import admin, admin_site, api, messages, responses
 from claude_code_api.routes import metrics as metrics_route
 from claude_code_api.runner import ClaudeRunner, RunnerStats
-from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
 from claude_code_api.store.usage import UsageRecord, UsageStore
-from claude_code_api.store.verifier import (
-    SecretState,
-    require_matching_secret,
-    secret_source,
-    secret_state,
-)
+from claude_code_api.store.verifier import SecretState, open_secret, secret_state
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +67,11 @@ class Gateway:
         database = Database.from_url(settings.resolved_database_url)
         await database.upgrade()
         try:
-            secret = load_or_create_secret(settings.data_dir, settings.secret_key)
-            cipher = TokenCipher(secret)
-            source = secret_source(settings.data_dir, settings.secret_key)
-            await require_matching_secret(database, cipher, source)
+            secret = await open_secret(database, settings.data_dir, settings.secret_key)
         except BaseException:
             await database.dispose()
             raise
-        keys = KeyStore(database, cipher, cache_seconds=KEY_CACHE_SECONDS)
+        keys = KeyStore(database, TokenCipher(secret), cache_seconds=KEY_CACHE_SECONDS)
         usage = UsageStore(database)
         try:
             backend = await open_backend(settings.redis_url, settings.redis_key_prefix)

@@ -41,7 +41,7 @@ from claude_code_api.security.data_dir import DataDirError, secure_data_dir
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
-from claude_code_api.store.verifier import require_matching_secret, secret_source
+from claude_code_api.store.verifier import open_secret
 
 logger = logging.getLogger("claude_code_api")
 
@@ -293,11 +293,11 @@ def _with_key_store(
         database = Database.from_url(settings.resolved_database_url)
         try:
             await database.upgrade()
-            cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
             if check_secret:
-                source = secret_source(settings.data_dir, settings.secret_key)
-                await require_matching_secret(database, cipher, source)
-            return await work(KeyStore(database, cipher))
+                secret = await open_secret(database, settings.data_dir, settings.secret_key)
+            else:
+                secret = load_or_create_secret(settings.data_dir, settings.secret_key)
+            return await work(KeyStore(database, TokenCipher(secret)))
         finally:
             await database.dispose()
 

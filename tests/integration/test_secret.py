@@ -57,16 +57,31 @@ async def test_a_store_without_active_keys_takes_a_new_secret(database: Database
 def test_serve_stops_with_one_line_when_the_secret_file_was_lost(tmp_path: Path) -> None:
     env = serve_environment(tmp_path, "http://127.0.0.1:9")
     create_key(env, "k", make_oauth_token())
-    (Path(env["DATA_DIR"]) / SECRET_FILE_NAME).unlink()
+    secret_file = Path(env["DATA_DIR"]) / SECRET_FILE_NAME
+    secret_file.unlink()
 
     result = run_cli(env, "serve")
 
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if " INFO " not in line and line.strip()]
     assert len(lines) == 1, result.stderr
-    assert "is not the one this key store's OAuth tokens were encrypted with" in lines[0]
-    assert "Restore that secret" in lines[0]
+    assert f"The secret file {secret_file} is missing" in lines[0]
+    assert "Restore the file from a backup" in lines[0]
     assert "Traceback" not in result.stderr
+    # No new secret was generated in its place, to hide what was lost.
+    assert not secret_file.exists()
+
+
+def test_serve_stops_with_one_line_when_the_secret_file_was_replaced(tmp_path: Path) -> None:
+    env = serve_environment(tmp_path, "http://127.0.0.1:9")
+    create_key(env, "k", make_oauth_token())
+    (Path(env["DATA_DIR"]) / SECRET_FILE_NAME).write_text("a-replaced-secret-of-enough-length\n")
+
+    result = run_cli(env, "serve")
+
+    assert result.returncode == 1
+    assert "is not the one this key store's OAuth tokens were encrypted with" in result.stderr
+    assert "Restore that secret" in result.stderr
 
 
 def test_serve_stops_when_another_secret_key_opens_the_store(tmp_path: Path) -> None:
@@ -80,6 +95,19 @@ def test_serve_stops_when_another_secret_key_opens_the_store(tmp_path: Path) -> 
     listed = run_cli({**env, "SECRET_KEY": OTHER.decode()}, "keys", "list")
     assert listed.returncode == 1
     assert "is not the one" in listed.stderr
+
+
+def test_a_lost_secret_is_recovered_from_by_revoking_every_key(tmp_path: Path) -> None:
+    env = serve_environment(tmp_path, "http://127.0.0.1:9")
+    create_key(env, "k", make_oauth_token())
+    key_id = run_cli(env, "keys", "list").stdout.splitlines()[1].split()[0]
+    (Path(env["DATA_DIR"]) / SECRET_FILE_NAME).unlink()
+    assert "is missing" in run_cli(env, "keys", "list").stderr
+
+    assert run_cli(env, "keys", "revoke", key_id).returncode == 0
+
+    create_key(env, "after", make_oauth_token())
+    assert run_cli(env, "keys", "list").returncode == 0
 
 
 def test_doctor_reports_a_mismatched_secret_instead_of_crashing(tmp_path: Path) -> None:

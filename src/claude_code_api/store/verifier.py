@@ -16,7 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from claude_code_api.errors import SecretKeyError, TokenDecryptionError
-from claude_code_api.security.encryption import TokenCipher, read_secret_file, secret_file_path
+from claude_code_api.security.encryption import (
+    TokenCipher,
+    load_or_create_secret,
+    read_secret_file,
+    secret_file_path,
+)
 from claude_code_api.store.database import Database
 from claude_code_api.store.tables import ApiKeyRow, StoreMetadataRow
 
@@ -41,6 +46,26 @@ async def secret_matches(database: Database, cipher: TokenCipher, *, write: bool
     except IntegrityError:
         # Another instance wrote its verifier between our read and our write: judge by that one.
         return await _check_or_write(database, cipher, write)
+
+
+async def open_secret(database: Database, data_dir: Path, configured: str | None) -> bytes:
+    """The secret in force (SECRET_KEY, or DATA_DIR/secret_key, generated when absent), checked against
+    the store; raises SecretKeyError with what happened and what to do.
+
+    A missing secret file is not replaced while the store holds active keys: a new secret could not
+    read their tokens, and the file left behind would hide what was lost.
+    """
+    if configured is None:
+        path = secret_file_path(data_dir)
+        if not path.exists() and await active_key_count(database):
+            raise SecretKeyError(
+                f"The secret file {path} is missing, and the key store holds OAuth tokens encrypted with "
+                "it. Restore the file from a backup (or set SECRET_KEY to the secret it held); if it is "
+                "lost, revoke every key (`claude-code-api keys revoke ID`) and start again."
+            )
+    secret = load_or_create_secret(data_dir, configured)
+    await require_matching_secret(database, TokenCipher(secret), secret_source(data_dir, configured))
+    return secret
 
 
 async def require_matching_secret(database: Database, cipher: TokenCipher, source: str) -> None:
