@@ -59,7 +59,8 @@ def test_default_origins_are_the_certificate_names_and_the_listener_on_any_port(
 
 
 def test_a_wildcard_certificate_name_matches_one_label():
-    site = default_origins(("*.corp.example",), "0.0.0.0", 8443)
+    site = default_origins(("*.corp.example", "localhost"), "0.0.0.0", 8443)
+    assert site.primary == "https://localhost:8443"
     assert site.allows("https://gw.corp.example:8443")
     assert not site.allows("https://corp.example:8443")
     assert not site.allows("https://a.gw.corp.example:8443")

@@ -76,8 +76,8 @@ def configured_origins(urls: list[str]) -> SiteOrigins | None:
 
 
 def default_origins(certificate_names: tuple[str, ...], host: str, https_port: int) -> SiteOrigins:
-    """Every certificate name and the listener's address, on any port (links use HTTPS_PORT); a name
-    other than a loopback one first, for links. Without a certificate: the loopback names."""
+    """Every certificate name and the listener's address, on any port (links use HTTPS_PORT); for links,
+    a plain name first, then a loopback one, wildcards last. Without a certificate: the loopback names."""
     hosts = [*certificate_names]
     if host not in _WILDCARD_ADDRESSES:
         hosts.append(host)
@@ -89,7 +89,7 @@ def default_origins(certificate_names: tuple[str, ...], host: str, https_port: i
         if origin is not None and origin not in origins:
             origins.append(origin)
     origins.sort(
-        key=lambda origin: (_without_port(origin).removeprefix("https://") in _LOOPBACK_NAMES, "*" in origin)
+        key=lambda origin: ("*" in origin, _without_port(origin).removeprefix("https://") in _LOOPBACK_NAMES)
     )
     return SiteOrigins(tuple(origins), any_port=True)
 
