@@ -42,7 +42,9 @@ def _escape(match: re.Match[str]) -> str:
 class ControlEscapingFilter(logging.Filter):
     """Escapes control characters in a record's message and structured fields: one record, one line.
 
-    An exception's traceback, which the formatter adds after the message, keeps its own lines.
+    An exception's traceback, which the formatter adds after the message, keeps its own lines, each
+    indented: an exception message that carries a client's newline cannot start a line of its own.
+    Runs after RedactingFilter, which formats the traceback into `exc_text`.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -50,6 +52,8 @@ class ControlEscapingFilter(logging.Filter):
         escaped = escape_controls(message)
         if escaped != message:
             record.msg, record.args = escaped, None
+        if record.exc_text:
+            record.exc_text = "\n".join(f"  {escape_controls(line)}" for line in record.exc_text.split("\n"))
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             record.fields = {

@@ -92,10 +92,14 @@ def test_any_logged_value_is_escaped_but_a_traceback_keeps_its_lines() -> None:
 
     logger.warning("key name %s", "evil\r\nFORGED \x1b[2J")
     try:
-        raise ValueError("boom")
+        raise ValueError(f"bad path {FORGED_PATH}")
     except ValueError:
         logger.exception("failed")
 
     output = stream.getvalue()
     assert "key name evil\\r\\nFORGED \\x1b[2J\n" in output
-    assert "Traceback (most recent call last):\n" in output
+    assert "\n  Traceback (most recent call last):\n" in output
+    assert "\n  2026-12-05 08:00:00,000 WARNING claude_code_api [-] FORGED" in output
+    # Every line is a record of its own, or indented under one.
+    records = [line for line in output.splitlines() if not line.startswith(" ")]
+    assert len(records) == 2
