@@ -38,9 +38,11 @@ from claude_code_api.security.certs import (
     default_paths,
     generate_self_signed,
 )
+from claude_code_api.security.data_dir import DataDirError, secure_data_dir
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
+from claude_code_api.store.verifier import open_secret
 
 logger = logging.getLogger("claude_code_api")
 
@@ -117,6 +119,11 @@ def _admin_listener(app: Any, settings: Settings) -> _Server | None:
             "forwards with X-Forwarded-Proto: https",
             settings.port,
         )
+        if not settings.admin_public_url:
+            logger.warning(
+                "ADMIN_PUBLIC_URL is not set: the admin site takes the host name the proxy forwards as its "
+                "own. Set ADMIN_PUBLIC_URL to the URL browsers open (https://gw.example)."
+            )
     try:
         if settings.https_port == settings.port:
             raise CertificateError(f"HTTPS_PORT and PORT are both {settings.port}")
@@ -158,6 +165,7 @@ async def _serve(settings: Settings) -> None:
             "ADMIN_PASSWORD is the default 'changeme': anyone who reaches the admin site can create and "
             "revoke API keys. Set your own ADMIN_PASSWORD before exposing this server."
         )
+    _secure_data_dir(settings)
     gateway = await _open_gateway(settings)
     app = create_app(settings, gateway)
     servers = [_listener(app, settings, settings.port)]
@@ -197,6 +205,15 @@ async def _serve(settings: Settings) -> None:
         await gateway.aclose()
     if not all(server.started for server in servers):
         raise click.ClickException("A listener could not start; see the log above.")
+
+
+def _secure_data_dir(settings: Settings) -> None:
+    """Makes DATA_DIR owner-only (0700, files 0600), saying what it changed; stops when it cannot."""
+    try:
+        for change in secure_data_dir(settings.data_dir):
+            logger.warning("Made private to its owner (DATA_DIR is owner-only): %s", change)
+    except (DataDirError, OSError) as exc:
+        raise click.ClickException(f"DATA_DIR cannot be made private: {exc}") from None
 
 
 async def _open_gateway(settings: Settings) -> Gateway:
@@ -266,14 +283,22 @@ def keys() -> None:
     """Create, list, limit and revoke API keys."""
 
 
-def _with_key_store(settings: Settings, work: Callable[[KeyStore], Awaitable[T]]) -> T:
+def _with_key_store(
+    settings: Settings, work: Callable[[KeyStore], Awaitable[T]], *, check_secret: bool = True
+) -> T:
+    """Runs `work` on the key store; unless told not to (revoking needs no secret), first stops with one
+    line when the secret in force is not the store's, so that no token is stored under a second secret."""
+
     async def run() -> T:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         database = Database.from_url(settings.resolved_database_url)
         try:
             await database.upgrade()
-            cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
-            return await work(KeyStore(database, cipher))
+            if check_secret:
+                secret = await open_secret(database, settings.data_dir, settings.secret_key)
+            else:
+                secret = load_or_create_secret(settings.data_dir, settings.secret_key)
+            return await work(KeyStore(database, TokenCipher(secret)))
         finally:
             await database.dispose()
 
@@ -501,7 +526,9 @@ def list_keys() -> None:
 @click.argument("key_id")
 def revoke_key(key_id: str) -> None:
     """Revokes a key by id (or by the full key); it is refused from the next request on."""
-    record: ApiKey | None = _with_key_store(_settings(), lambda store: store.revoke_key(key_id))
+    record: ApiKey | None = _with_key_store(
+        _settings(), lambda store: store.revoke_key(key_id), check_secret=False
+    )
     if record is None:
         raise click.ClickException(f"No key with id {key_id}.")
     click.echo(f"Revoked key {record.id} ({record.name}).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
         description="Serve the admin site on the plain-HTTP port to requests a TLS-terminating proxy "
         "forwards (X-Forwarded-Proto: https, client address from X-Forwarded-For). Set it only when the "
         "port is reachable through that proxy alone.",
+    )
+    admin_public_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The admin site's URL as browsers open it (https://gw.example, or several, "
+        "comma-separated); the CSRF check accepts only these origins and other host names are refused. "
+        "Default: every name of the certificate, and HOST, on HTTPS_PORT; behind a trusted proxy, the "
+        "host it forwards.",
     )
     admin_session_hours: float = Field(
         12.0, gt=0, le=24 * 30, description="Hours an admin login lasts before the password is asked again."
@@ -168,6 +176,28 @@ class Settings(BaseSettings):
     def _split_tools(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("admin_public_url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("admin_public_url")
+    @classmethod
+    def _https_origins(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a bad port
+            except ValueError:
+                raise ValueError(f"{url!r} has a bad port") from None
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"{url!r} is not https://HOST[:PORT] (the admin site is served over HTTPS)")
+            if parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{url!r} is not https://HOST[:PORT]")
         return value
 
     @field_validator(

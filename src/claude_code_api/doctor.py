@@ -15,17 +15,25 @@ from pathlib import Path
 
 import redis.asyncio as redis
 from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeRequest
 from claude_code_api.claude.process import bundled_cli_path, bundled_cli_version
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
-from claude_code_api.errors import GatewayError
+from claude_code_api.errors import GatewayError, SecretKeyError
 from claude_code_api.gateway import token_problem
 from claude_code_api.security.certs import CertificateError, check_certificate, default_paths
+from claude_code_api.security.encryption import TokenCipher, load_or_create_secret, secret_file_path
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KeyStore
+from claude_code_api.store.verifier import (
+    active_key_count,
+    mismatch_message,
+    secret_matches,
+    secret_source,
+)
 
 # A certificate this close to its end is worth a warning.
 CERTIFICATE_WARNING = timedelta(days=30)
@@ -68,6 +76,18 @@ def check_data_dir(data_dir: Path) -> Finding:
         return Finding("data directory", Status.PROBLEM, f"{secret} is readable by others: chmod 600 it")
     if mode & 0o077:
         return Finding("data directory", Status.WARNING, f"{data_dir} is open to others (mode {mode:o})")
+    shared = [
+        path
+        for path in data_dir.rglob("*")
+        if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077
+    ]
+    if shared:
+        return Finding(
+            "data directory",
+            Status.WARNING,
+            f"{len(shared)} path(s) in {data_dir} are open to others, such as {shared[0]}; "
+            "serve makes them private at start",
+        )
     return Finding("data directory", Status.OK, f"{data_dir} (mode {mode:o})")
 
 
@@ -123,6 +143,29 @@ def check_certificate_files(settings: Settings, now: datetime) -> Finding:
     return Finding("certificate", Status.OK, f"{cert}, valid until {ends}")
 
 
+async def check_secret(settings: Settings, database: Database) -> Finding:
+    """The secret can be read, and it is the one the store's OAuth tokens are encrypted with."""
+    source = secret_source(settings.data_dir, settings.secret_key)
+    if settings.secret_key is None and not secret_file_path(settings.data_dir).exists():
+        try:
+            keys = await active_key_count(database)
+        except SQLAlchemyError:
+            keys = 0
+        if keys:
+            return Finding("secret", Status.PROBLEM, f"{source} is missing: {mismatch_message(source)}")
+        return Finding("secret", Status.OK, f"{source} does not exist yet; serve generates it")
+    try:
+        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
+        matches = await secret_matches(database, cipher, write=False)
+    except SecretKeyError as exc:
+        return Finding("secret", Status.PROBLEM, exc.message)
+    except SQLAlchemyError:
+        return Finding("secret", Status.WARNING, "the key store is not migrated yet; serve checks it")
+    if not matches:
+        return Finding("secret", Status.PROBLEM, mismatch_message(source))
+    return Finding("secret", Status.OK, f"from {source}; it decrypts the stored OAuth tokens")
+
+
 async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
     """Sends one minimal request per active key's OAuth token and records the outcome on the key."""
     runner = ClaudeRunner(settings.model_copy(update={"warm_processes": 0}))
@@ -170,8 +213,13 @@ async def diagnose(
     database = Database.from_url(settings.resolved_database_url)
     try:
         findings.append(await check_database(database, settings.resolved_database_url))
+        if findings[-1].status is not Status.OK:
+            return findings
+        findings.append(await check_secret(settings, database))
         if check_tokens_upstream and findings[-1].status is Status.OK:
             findings += await _with_keys(settings, database, lambda keys: check_tokens(settings, keys))
+        elif check_tokens_upstream:
+            findings.append(Finding("tokens", Status.WARNING, "not checked: see the secret check"))
     finally:
         await database.dispose()
     return findings
@@ -180,7 +228,5 @@ async def diagnose(
 async def _with_keys(
     settings: Settings, database: Database, work: Callable[[KeyStore], Awaitable[list[Finding]]]
 ) -> list[Finding]:
-    from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
-
     cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
     return await work(KeyStore(database, cipher))

@@ -18,7 +18,8 @@
     ├── ClaudeUnavailableError            503 claude_unavailable
     ├── LimitStoreUnavailableError        503 limit_store_unavailable (Redis down)
     ├── UpstreamTimeoutError              504 upstream_timeout
-    └── TokenDecryptionError              500 token_decryption_failed (x-should-retry: false)
+    ├── TokenDecryptionError              500 token_decryption_failed (x-should-retry: false)
+    └── SecretKeyError                    500 secret_key_unusable (damaged secret file, wrong secret)
 
 Lower layers raise these; only the routes turn them into HTTP responses.
 """
@@ -195,3 +196,11 @@ class TokenDecryptionError(GatewayError):
             "differs from the one it was stored with. An administrator must restore that secret or "
             "re-create the key."
         )
+
+
+class SecretKeyError(GatewayError):
+    """The gateway's secret cannot be used: its file is damaged, or it is not the secret the key store's
+    tokens were encrypted with. Raised at start (one line, no traceback) and reported by doctor."""
+
+    code = "secret_key_unusable"
+    should_retry = False

@@ -14,11 +14,12 @@ from typing import Any
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UpstreamRateLimitError
-from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
 from claude_code_api.store.usage import UsageRecord, UsageStore
+from claude_code_api.store.verifier import SecretState, open_secret, secret_state
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Gateway:
     usage: UsageStore
     runner: ClaudeRunner
     limiter: KeyLimiter
+    secret: bytes = field(default=b"", repr=False)
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
 
@@ -42,8 +44,12 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         database = Database.from_url(settings.resolved_database_url)
         await database.upgrade()
-        cipher = TokenCipher(load_or_create_secret(settings.data_dir, settings.secret_key))
-        keys = KeyStore(database, cipher, cache_seconds=KEY_CACHE_SECONDS)
+        try:
+            secret = await open_secret(database, settings.data_dir, settings.secret_key)
+        except BaseException:
+            await database.dispose()
+            raise
+        keys = KeyStore(database, TokenCipher(secret), cache_seconds=KEY_CACHE_SECONDS)
         usage = UsageStore(database)
         try:
             backend = await open_backend(settings.redis_url, settings.redis_key_prefix)
@@ -52,7 +58,15 @@ class Gateway:
             raise
         runner = ClaudeRunner(settings)
         runner.start()
-        return cls(settings, database, keys, usage, runner, KeyLimiter(backend, usage.cost_since))
+        limiter = KeyLimiter(backend, usage.cost_since)
+        return cls(settings, database, keys, usage, runner, limiter, secret=secret)
+
+    async def secret_state(self) -> SecretState:
+        """Whether the secret in force is still the store's and still the one on disk (for health)."""
+        cipher = TokenCipher(self.secret)
+        return await secret_state(
+            self.database, cipher, self.secret, self.settings.data_dir, self.settings.secret_key
+        )
 
     def record_usage(self, record: UsageRecord) -> None:
         """Stores a request's usage in the background, off the request's path."""

@@ -1,11 +1,14 @@
-"""Log set-up: text or JSON lines, a request id on every line of a request, secrets redacted."""
+"""Log set-up: text or JSON lines, a request id on every line of a request, secrets redacted, control
+characters escaped."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import orjson
 
@@ -17,6 +20,46 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
+        return True
+
+
+# C0 and C1 controls (newlines, carriage return, escape sequences) and Unicode's line separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """Returns `text` with every control character written as an escape (`\\n`, `\\x1b`), so that a
+    value a client chose (a path, a model, a key name) cannot start a forged log line or drive a terminal."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+class ControlEscapingFilter(logging.Filter):
+    """Escapes control characters in a record's message and structured fields: one record, one line.
+
+    An exception's traceback, which the formatter adds after the message, keeps its own lines, each
+    indented: an exception message that carries a client's newline cannot start a line of its own.
+    Runs after RedactingFilter, which formats the traceback into `exc_text`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = escape_controls(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        if record.exc_text:
+            record.exc_text = "\n".join(f"  {escape_controls(line)}" for line in record.exc_text.split("\n"))
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {
+                name: escape_controls(value) if isinstance(value, str) else value
+                for name, value in fields.items()
+            }
         return True
 
 
@@ -42,11 +85,12 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def configure_logging(level: str, json_lines: bool) -> None:
-    """Sends every log record, redacted and tagged with its request id, to stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str, json_lines: bool, stream: TextIO | None = None) -> None:
+    """Sends every log record, redacted, escaped and tagged with its request id, to `stream` (stderr)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_RequestIdFilter())
     handler.addFilter(RedactingFilter())
+    handler.addFilter(ControlEscapingFilter())
     handler.setFormatter(
         JsonFormatter()
         if json_lines

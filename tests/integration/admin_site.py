@@ -37,6 +37,8 @@ def make_admin_settings(data_dir: Path, **overrides: Any) -> Settings:
         "port": 8000,
         "https_port": 8443,
         "log_level": "DEBUG",
+        # The clients below speak to https://testserver: the site's own name.
+        "admin_public_url": HTTPS_ORIGIN,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -6,10 +6,13 @@ import asyncio
 import hashlib
 import re
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE
+from claude_code_api.routes.admin_site import AdminSite as SiteState
+from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, MemoryLoginThrottle
+from claude_code_api.security.certs import generate_self_signed
 from claude_code_api.store.tables import AdminSessionRow
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration import admin_site
@@ -17,6 +20,7 @@ from tests.integration.admin_site import (
     ADMIN_AUTH,
     ADMIN_PASSWORD,
     BROWSER,
+    HTTPS_ORIGIN,
     SAME_ORIGIN,
     csrf_field,
     csrf_meta,
@@ -59,16 +63,48 @@ async def test_admin_routes_on_the_plain_http_port_answer_403_pointing_to_https(
     assert response.status_code == 403
     error = response.json()["error"]
     assert error["code"] == "permission_denied"
-    assert f"HTTPS only: open https://testserver:8443{path}" in error["message"]
+    assert f"HTTPS only: open https://testserver{path}" in error["message"]
 
 
-async def test_https_refusal_is_a_page_with_a_link_for_browsers(site):
-    async with site.client("http://gw.example:8000") as client:
+async def test_https_refusal_links_to_the_configured_site_never_to_the_host_header(site):
+    async with site.client("http://evil.example:8000") as client:
         response = await client.get("/admin", headers=BROWSER)
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
-    assert 'href="https://gw.example:8443/admin"' in response.text
+    assert 'href="https://testserver/admin"' in response.text
+    assert "evil.example" not in response.text
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_https_refusal_links_to_a_certificate_name_by_default(tmp_path):
+    settings = make_admin_settings(tmp_path, admin_public_url="")
+    generate_self_signed(tmp_path / "certs", ["gw.example"], 30)
+    async with open_site(settings) as default, default.client("http://evil.example:8000") as client:
+        response = await client.get("/admin", headers=BROWSER)
+    assert 'href="https://gw.example:8443/admin"' in response.text
+
+
+@pytest.mark.parametrize("host", ["evil.example", "testserver.evil.example", "127.0.0.1"])
+async def test_admin_requests_naming_another_host_are_refused(site, host):
+    async with site.client(f"https://{host}") as client:
+        page = await client.get("/login")
+        # A page served under the attacker's name (DNS rebinding) would pass its own Origin check.
+        login = await client.post(
+            "/login", data={"password": ADMIN_PASSWORD}, headers={"origin": f"https://{host}"}
+        )
+        api = await client.get("/admin/keys", headers=ADMIN_AUTH)
+    for response in (page, login, api):
+        assert response.status_code == 403
+    assert "answers only as https://testserver" in api.json()["error"]["message"]
+
+
+async def test_the_csrf_check_takes_the_configured_origin_not_the_host(admin):
+    token = await session_csrf(admin)
+    response = await admin.delete(
+        "/admin/keys/key_abc", headers={"origin": "https://testserver:8443", "x-csrf-token": token}
+    )
+    assert response.status_code == 403
+    assert "is not https://testserver" in response.json()["error"]["message"]
 
 
 async def test_api_routes_stay_on_the_plain_http_port(site):
@@ -84,7 +120,8 @@ async def test_forwarded_proto_is_ignored_unless_proxy_headers_are_trusted(site)
 
 
 async def test_a_tls_proxy_is_admitted_when_proxy_headers_are_trusted(tmp_path):
-    settings = make_admin_settings(tmp_path, trust_proxy_headers=True)
+    # Without ADMIN_PUBLIC_URL the trusted proxy's forwarded host is the site's name.
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="")
     async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
         forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "gw.example"}
         page = await client.get("/login", headers=forwarded)
@@ -117,8 +154,19 @@ async def test_a_tls_proxy_is_admitted_when_proxy_headers_are_trusted(tmp_path):
         assert plain.status_code == 403
 
 
+async def test_a_trusted_proxy_forwarding_another_host_is_refused_when_the_url_is_configured(tmp_path):
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="https://gw.example")
+    async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
+        forwarded = {"x-forwarded-proto": "https"}
+        assert (
+            await client.get("/login", headers={**forwarded, "x-forwarded-host": "gw.example"})
+        ).status_code == 200
+        other = await client.get("/login", headers={**forwarded, "x-forwarded-host": "evil.example"})
+        assert other.status_code == 403
+
+
 async def test_throttling_behind_a_trusted_proxy_counts_the_forwarded_client(tmp_path):
-    settings = make_admin_settings(tmp_path, trust_proxy_headers=True)
+    settings = make_admin_settings(tmp_path, trust_proxy_headers=True, admin_public_url="")
     async with open_site(settings) as trusted, trusted.client("http://gw.example") as client:
         for _ in range(5):
             headers = {**ADMIN_AUTH, "authorization": "Bearer wrong", "x-forwarded-proto": "https"}
@@ -273,20 +321,29 @@ async def test_login_returns_only_to_a_page_of_the_admin_site(browser, next_path
     assert response.headers["location"] == location
 
 
-async def test_sixth_attempt_within_fifteen_minutes_gets_429_even_with_the_right_password(browser):
-    for _ in range(5):
-        assert (await log_in(browser, "wrong-password")).status_code == 401
-    response = await log_in(browser)
-    assert response.status_code == 429
-    assert 800 < int(response.headers["retry-after"]) <= 900
-    assert "Too many failed logins" in response.json()["error"]["message"]
-    page = await browser.post("/login", data={"password": ADMIN_PASSWORD}, headers={**SAME_ORIGIN, **BROWSER})
-    assert page.status_code == 429
-    assert "Too many attempts" in page.text
+async def test_failed_logins_make_the_address_wait_but_never_lock_the_right_password_out(site):
+    clock = FakeClock()
+    site.app.state.admin_site = SiteState(site.settings, throttle=MemoryLoginThrottle(clock=clock))
+    async with _client_from(site, "203.0.113.7") as attacker, _client_from(site, "198.51.100.1") as admin:
+        for _ in range(4):
+            assert (await log_in(attacker, "wrong-password")).status_code == 401
+        response = await log_in(attacker)
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "1"
+        assert "Try again in 1 second(s)" in response.json()["error"]["message"]
+        page = await attacker.post(
+            "/login", data={"password": ADMIN_PASSWORD}, headers={**SAME_ORIGIN, **BROWSER}
+        )
+        assert page.status_code == 429
+        assert "Too many attempts" in page.text
+        # The right password still works from another address, and from this one once the wait is over.
+        assert (await log_in(admin)).status_code == 303
+        clock.now += 1
+        assert (await log_in(attacker)).status_code == 303
 
 
 async def test_wrong_bearer_passwords_count_towards_the_throttle(browser):
-    for _ in range(5):
+    for _ in range(4):
         response = await browser.get("/admin/keys", headers={"authorization": "Bearer guess"})
         assert response.status_code == 401
     assert (await browser.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
@@ -294,12 +351,42 @@ async def test_wrong_bearer_passwords_count_towards_the_throttle(browser):
 
 
 async def test_successful_login_resets_the_failure_count(browser):
-    for _ in range(4):
+    for _ in range(3):
         await log_in(browser, "wrong-password")
     assert (await log_in(browser)).status_code == 303
     browser.cookies.clear()
     for _ in range(4):
         assert (await log_in(browser, "wrong-password")).status_code == 401
+
+
+async def test_two_instances_share_the_failures_through_redis(tmp_path, redis_server, redis_prefix):
+    shared = {"redis_url": redis_server, "redis_key_prefix": redis_prefix, "secret_key": "s" * 32}
+    first_settings = make_admin_settings(tmp_path / "one", **shared)
+    second_settings = make_admin_settings(tmp_path / "two", **shared)
+    async with open_site(first_settings) as first, open_site(second_settings) as second:
+        async with _client_from(first, "203.0.113.7") as one, _client_from(second, "203.0.113.7") as two:
+            for client in (one, two, one, two):
+                response = await client.get("/admin/keys", headers={"authorization": "Bearer guess"})
+                assert response.status_code == 401
+            # Four failures across the two instances: the address waits on both.
+            assert (await one.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
+            assert (await two.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 429
+        async with _client_from(second, "198.51.100.1") as elsewhere:
+            assert (await elsewhere.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 200
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _client_from(site, address: str) -> httpx.AsyncClient:
+    """A client of the HTTPS listener whose requests come from `address`."""
+    transport = httpx.ASGITransport(site.app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=HTTPS_ORIGIN)
 
 
 async def test_logout_ends_the_session(browser):

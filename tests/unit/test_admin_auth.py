@@ -6,6 +6,7 @@ import pytest
 
 from claude_code_api.security.admin_auth import (
     MemoryLoginThrottle,
+    backoff_seconds,
     derive_admin_key,
     password_fingerprint,
     password_matches,
@@ -50,43 +51,56 @@ class FakeClock:
         return self.now
 
 
-async def test_five_failures_within_fifteen_minutes_lock_the_address():
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [(1, 0), (3, 0), (4, 1), (5, 2), (6, 4), (9, 32), (10, 60), (1000, 60)],
+)
+def test_each_failure_past_the_free_ones_doubles_the_wait_up_to_a_minute(failures, wait):
+    assert backoff_seconds(failures) == wait
+
+
+async def test_failures_make_one_address_wait_longer_each_time():
     clock = FakeClock()
     throttle = MemoryLoginThrottle(clock=clock)
-    for _ in range(4):
+    for _ in range(3):
         await throttle.record_failure("10.0.0.1")
-        clock.now += 60
     assert await throttle.retry_after("10.0.0.1") is None
     await throttle.record_failure("10.0.0.1")
-    wait = await throttle.retry_after("10.0.0.1")
-    assert wait == pytest.approx(15 * 60 - 4 * 60)
+    assert await throttle.retry_after("10.0.0.1") == pytest.approx(1)
+    clock.now += 1
+    assert await throttle.retry_after("10.0.0.1") is None
+    await throttle.record_failure("10.0.0.1")
+    assert await throttle.retry_after("10.0.0.1") == pytest.approx(2)
     assert await throttle.retry_after("10.0.0.2") is None
 
 
-async def test_lock_ends_when_the_oldest_failure_leaves_the_window():
+async def test_an_attacker_never_locks_the_address_for_more_than_a_minute():
     clock = FakeClock()
     throttle = MemoryLoginThrottle(clock=clock)
-    for _ in range(5):
-        await throttle.record_failure("a")
-    clock.now += 15 * 60 - 1
-    assert await throttle.retry_after("a") == pytest.approx(1)
-    clock.now += 1
-    assert await throttle.retry_after("a") is None
+    for _ in range(500):
+        await throttle.record_failure("shared-proxy")
+        wait = await throttle.retry_after("shared-proxy")
+        assert wait is None or wait <= 60
+        clock.now += wait or 0
+    await throttle.record_failure("shared-proxy")
+    assert await throttle.retry_after("shared-proxy") == pytest.approx(60)
+    clock.now += 60
+    assert await throttle.retry_after("shared-proxy") is None
 
 
-async def test_failures_older_than_the_window_do_not_count():
+async def test_failures_are_forgotten_a_quarter_hour_after_the_last():
     clock = FakeClock()
     throttle = MemoryLoginThrottle(clock=clock)
-    for _ in range(4):
+    for _ in range(6):
         await throttle.record_failure("a")
-    clock.now += 16 * 60
+    clock.now += 15 * 60
     await throttle.record_failure("a")
     assert await throttle.retry_after("a") is None
 
 
 async def test_success_forgets_the_failures():
     throttle = MemoryLoginThrottle(clock=FakeClock())
-    for _ in range(4):
+    for _ in range(3):
         await throttle.record_failure("a")
     await throttle.record_success("a")
     await throttle.record_failure("a")

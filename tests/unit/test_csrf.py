@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from claude_code_api.security.csrf import csrf_token, csrf_token_matches, origin_problem
+from claude_code_api.security.origins import SiteOrigins
 
 KEY = b"k" * 32
-SITE = "https://gw.example:8443"
+SITE = SiteOrigins(("https://gw.example:8443",))
 
 
 def test_token_depends_on_key_purpose_and_session():
@@ -47,7 +48,7 @@ def test_requests_from_the_site_itself_pass(headers):
 
 
 def test_default_port_is_the_same_origin():
-    assert origin_problem({"origin": "https://gw.example"}, "https://gw.example:443") is None
+    assert origin_problem({"origin": "https://gw.example"}, SiteOrigins(("https://gw.example",))) is None
 
 
 @pytest.mark.parametrize(

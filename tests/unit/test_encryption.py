@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_code_api.errors import TokenDecryptionError
+from claude_code_api.errors import SecretKeyError, TokenDecryptionError
 from claude_code_api.security.encryption import (
     SECRET_FILE_NAME,
     TokenCipher,
@@ -73,7 +73,7 @@ def test_configured_secret_is_stripped(tmp_path):
 
 
 def test_blank_configured_secret_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="SECRET_KEY is set but empty"):
+    with pytest.raises(SecretKeyError, match="SECRET_KEY is set but empty"):
         load_or_create_secret(tmp_path, "  ")
 
 
@@ -118,7 +118,19 @@ def test_secret_file_readable_by_others_is_reported(tmp_path, caplog):
     assert "an-operator-chosen-secret" not in caplog.text
 
 
-def test_empty_secret_file_is_refused(tmp_path):
-    (tmp_path / SECRET_FILE_NAME).write_text("\n")
-    with pytest.raises(ValueError, match="is empty"):
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\n", "is empty"),
+        (b"\x00\xff\xfe binary \x80", "is damaged: it is not text"),
+        (b"short\n", "holds 5 characters, fewer than 16"),
+        (b"first-line-of-the-secret\nsecond-line\n", "more than one line"),
+    ],
+)
+def test_damaged_secret_file_is_named_with_its_problem(tmp_path, content, problem):
+    path = tmp_path / SECRET_FILE_NAME
+    path.write_bytes(content)
+    with pytest.raises(SecretKeyError, match=problem) as caught:
         load_or_create_secret(tmp_path, None)
+    assert str(path) in caught.value.message
+    assert "\n" not in caught.value.message

@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from claude_code_api.claude import launcher
 from claude_code_api.claude.process import ClaudeProcess, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
+from claude_code_api.runtime_dirs import create_runtime_dir
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class ClaudeRunner:
         base = self._settings.run_dir
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
-        self._runtime_dir = Path(tempfile.mkdtemp(prefix="claude-code-api-", dir=base))
+        self._runtime_dir = create_runtime_dir(base)
         self._launcher_path = self._runtime_dir / "claude-launcher"
         source = Path(launcher.__file__).read_text()
         self._launcher_path.write_text(f"#!{sys.executable} -IS\n{source}")

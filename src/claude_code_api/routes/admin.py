@@ -49,7 +49,7 @@ from claude_code_api.routes.admin_site import (
     render_page,
     session_csrf_token,
     site_host,
-    site_origin,
+    site_origins,
 )
 from claude_code_api.routes.deps import (
     GatewayDep,
@@ -60,6 +60,7 @@ from claude_code_api.routes.deps import (
 from claude_code_api.security.admin_auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    LoginThrottle,
     password_matches,
 )
 from claude_code_api.security.csrf import (
@@ -125,11 +126,12 @@ async def authenticate_admin(
     scheme, _, password = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and password.strip():
         address = client_address(request, site.settings)
-        await _refuse_if_throttled(site, address)
+        throttle = site.throttle(gateway.limiter.backend.redis_client)
+        await _refuse_if_throttled(throttle, address)
         if not password_matches(password.strip(), site.settings.admin_password):
-            await site.throttle.record_failure(address)
+            await throttle.record_failure(address)
             raise AuthenticationError("Incorrect admin password in the Authorization header.")
-        await site.throttle.record_success(address)
+        await throttle.record_success(address)
         return AdminCaller("password", None)
     if session is None:
         raise AuthenticationError(
@@ -144,7 +146,7 @@ AdminUser = Annotated[AdminCaller, Depends(authenticate_admin)]
 
 
 def _check_csrf(request: Request, site: AdminSite, session: AdminSession, given: str | None) -> None:
-    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    problem = origin_problem(request.headers, site_origins(request, site))
     if problem is not None:
         raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
     if not csrf_token_matches(session_csrf_token(site, session), given):
@@ -154,12 +156,11 @@ def _check_csrf(request: Request, site: AdminSite, session: AdminSession, given:
         )
 
 
-async def _refuse_if_throttled(site: AdminSite, address: str) -> None:
-    wait = await site.throttle.retry_after(address)
+async def _refuse_if_throttled(throttle: LoginThrottle, address: str) -> None:
+    wait = await throttle.retry_after(address)
     if wait is not None:
-        minutes = max(1, round(wait / 60))
         raise RateLimitError(
-            f"Too many failed logins from your address. Try again in about {minutes} minute(s).",
+            f"Too many failed logins from your address. Try again in {math.ceil(wait)} second(s).",
             retry_after=wait,
         )
 
@@ -229,11 +230,12 @@ async def login_form(request: Request, site: Site, session: PageSession) -> Resp
 
 @router.post("/login")
 async def login(request: Request, site: Site, gateway: GatewayDep) -> Response:
-    problem = origin_problem(request.headers, site_origin(request, site.settings))
+    problem = origin_problem(request.headers, site_origins(request, site))
     if problem is not None:
         raise PermissionDeniedError(f"Refused as a possible cross-site request: {problem}.")
     address = client_address(request, site.settings)
-    await _refuse_if_throttled(site, address)
+    throttle = site.throttle(gateway.limiter.backend.redis_client)
+    await _refuse_if_throttled(throttle, address)
     form = await _read_form(request)
     nonce = request.cookies.get(LOGIN_COOKIE)
     expected = csrf_token(site.admin_key, "login", nonce) if nonce else ""
@@ -242,9 +244,9 @@ async def login(request: Request, site: Site, gateway: GatewayDep) -> Response:
             request, site, None, status=403, error="This login form has expired. Please sign in again."
         )
     if not password_matches(form.get("password", ""), site.settings.admin_password):
-        await site.throttle.record_failure(address)
+        await throttle.record_failure(address)
         return _login_page(request, site, nonce, status=401, error="Wrong password.")
-    await site.throttle.record_success(address)
+    await throttle.record_success(address)
     session = await SessionStore(gateway.database).create(
         site.fingerprint, site.session_lifetime, datetime.now(UTC)
     )

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import orjson
+import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -28,11 +28,13 @@ from claude_code_api.routes.admin_limits import short_limits, usd
 from claude_code_api.security.admin_auth import (
     LoginThrottle,
     MemoryLoginThrottle,
+    RedisLoginThrottle,
     derive_admin_key,
     password_fingerprint,
 )
 from claude_code_api.security.csrf import csrf_token
 from claude_code_api.security.encryption import load_or_create_secret
+from claude_code_api.security.origins import SiteOrigins, admin_origins, origin_of_host
 from claude_code_api.store.sessions import AdminSession
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -78,8 +80,22 @@ class AdminSite:
         self.settings = settings
         self.admin_key = derive_admin_key(load_or_create_secret(settings.data_dir, settings.secret_key))
         self.fingerprint = password_fingerprint(self.admin_key, settings.admin_password)
-        self.throttle: LoginThrottle = throttle or MemoryLoginThrottle()
+        self._throttle = throttle
+        self._memory_throttle = MemoryLoginThrottle()
+        self._redis_throttle: RedisLoginThrottle | None = None
         self.session_lifetime = timedelta(hours=settings.admin_session_hours)
+        self.origins = admin_origins(settings)
+
+    def throttle(self, redis_client: aioredis.Redis | None) -> LoginThrottle:
+        """The login throttle: the one given at construction, else one in the Redis that the gateway's
+        limits use (shared by every instance), else one in this process's memory."""
+        if self._throttle is not None:
+            return self._throttle
+        if redis_client is None:
+            return self._memory_throttle
+        if self._redis_throttle is None or self._redis_throttle.client is not redis_client:
+            self._redis_throttle = RedisLoginThrottle(redis_client, self.settings.redis_key_prefix)
+        return self._redis_throttle
 
 
 def get_site(request: Request) -> AdminSite:
@@ -128,14 +144,31 @@ def client_address(request: Request, settings: Settings) -> str:
 
 
 def site_host(request: Request, settings: Settings) -> str:
-    """The host (and port) the visitor's browser asked for."""
-    host = _forwarded_value(request.headers, "x-forwarded-host") if settings.trust_proxy_headers else None
-    return host or request.headers.get("host") or "localhost"
+    """The host (and port) the visitor's browser asked for; AdminSiteGuard has checked that it is one of
+    the site's own."""
+    return _requested_host(request.scope, request.headers, settings)
 
 
-def site_origin(request: Request, settings: Settings) -> str:
-    """The origin of the admin site as the visitor's browser sees it, for the CSRF origin check."""
-    return f"https://{site_host(request, settings)}"
+def _requested_host(scope: Scope, headers: Headers, settings: Settings) -> str:
+    proxied = scope.get("scheme") != "https" and settings.trust_proxy_headers
+    host = _forwarded_value(headers, "x-forwarded-host") if proxied else None
+    return host or headers.get("host") or "localhost"
+
+
+def request_origins(scope: Scope, headers: Headers, settings: Settings, origins: SiteOrigins) -> SiteOrigins:
+    """The origins an admin request may come from: the site's own (ADMIN_PUBLIC_URL, or the certificate's
+    names and the listener), or, through a trusted proxy without ADMIN_PUBLIC_URL, the host it forwards."""
+    proxied = scope.get("scheme") != "https" and settings.trust_proxy_headers
+    if proxied and not settings.admin_public_url:
+        forwarded = origin_of_host(_requested_host(scope, headers, settings))
+        if forwarded is not None:
+            return SiteOrigins((forwarded,))
+    return origins
+
+
+def site_origins(request: Request, site: AdminSite) -> SiteOrigins:
+    """The origins the CSRF check accepts for this request (see `request_origins`)."""
+    return request_origins(request.scope, request.headers, site.settings, site.origins)
 
 
 def session_csrf_token(site: AdminSite, session: AdminSession) -> str:
@@ -253,6 +286,7 @@ class AdminSiteGuard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.origins = admin_origins(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_admin_path(scope["path"]):
@@ -261,6 +295,12 @@ class AdminSiteGuard:
         headers = Headers(scope=scope)
         if not _via_tls(scope, headers, self.settings.trust_proxy_headers):
             await self._refuse(scope, headers, receive, send)
+            return
+        origins = request_origins(scope, headers, self.settings, self.origins)
+        if not origins.allows(origin_of_host(_requested_host(scope, headers, self.settings))):
+            # The Host is the client's to choose: a page under another name (DNS rebinding) must not
+            # pass for the admin site.
+            await self._refuse_host(scope, headers, receive, send, origins)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -277,19 +317,33 @@ class AdminSiteGuard:
         await self.app(scope, receive, send_with_headers)
 
     async def _refuse(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
-        hostname = urlsplit(f"//{headers.get('host', 'localhost')}").hostname or "localhost"
-        if ":" in hostname:
-            hostname = f"[{hostname}]"
-        https_url = f"https://{hostname}:{self.settings.https_port}{scope['path']}"
+        # The link names the site's configured origin, never the request's Host.
+        https_url = f"{self.origins.primary}{scope['path']}"
         message = f"The admin site is served over HTTPS only: open {https_url}"
-        response: Response
-        if _wants_html(scope["path"], headers):
-            response = HTMLResponse(
-                _render_error_html(403, message, link=https_url, title="HTTPS required"),
-                status_code=403,
-                headers=SECURITY_HEADERS,
-            )
-        else:
-            error: GatewayError = PermissionDeniedError(message)
-            response = Response(orjson.dumps(error.to_body()), status_code=403, media_type="application/json")
-        await response(scope, receive, send)
+        await _forbidden(scope, headers, receive, send, message, https_url, "HTTPS required")
+
+    async def _refuse_host(
+        self, scope: Scope, headers: Headers, receive: Receive, send: Send, origins: SiteOrigins
+    ) -> None:
+        https_url = f"{origins.primary}{scope['path']}"
+        message = (
+            f"The admin site answers only as {origins} (ADMIN_PUBLIC_URL, or the certificate's names): "
+            f"open {https_url}"
+        )
+        await _forbidden(scope, headers, receive, send, message, https_url, "Unknown site name")
+
+
+async def _forbidden(
+    scope: Scope, headers: Headers, receive: Receive, send: Send, message: str, link: str, title: str
+) -> None:
+    response: Response
+    if _wants_html(scope["path"], headers):
+        response = HTMLResponse(
+            _render_error_html(403, message, link=link, title=title),
+            status_code=403,
+            headers=SECURITY_HEADERS,
+        )
+    else:
+        error: GatewayError = PermissionDeniedError(message)
+        response = Response(orjson.dumps(error.to_body()), status_code=403, media_type="application/json")
+    await response(scope, receive, send)

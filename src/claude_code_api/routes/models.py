@@ -39,10 +39,13 @@ async def retrieve_model(request: Request, model_id: str, caller: CallerKey) -> 
 @router.get("/v1/health")
 async def health(gateway: GatewayDep) -> Response:
     store_ok = await gateway.database.ping()
+    # A mismatched secret fails every keyed request (503); a secret file changed on disk fails the next start.
+    secret = await gateway.secret_state() if store_ok else "unknown"
     body = {
-        "status": "ok" if store_ok else "degraded",
+        "status": "ok" if store_ok and secret == "ok" else "degraded",
         "version": __version__,
         "store": "ok" if store_ok else "unreachable",
+        "secret": secret,
         "claude_processes": gateway.runner.active_runs,
     }
-    return json_response(body, status=200 if store_ok else 503)
+    return json_response(body, status=200 if store_ok and secret != "mismatch" else 503)

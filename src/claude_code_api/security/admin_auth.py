@@ -1,7 +1,8 @@
 """The admin password, the keys that bind sessions and CSRF tokens to it, and login throttling.
 
-A session lives in the database (`store/sessions.py`); what is decided here is pure: whether a password
-matches, the fingerprint a session is bound to, and whether an address has failed too often to try again.
+A session lives in the database (`store/sessions.py`); what is decided here: whether a password matches,
+the fingerprint a session is bound to, and how long an address that failed must wait to try again (counted
+in memory, or in Redis when the gateway shares its limits there).
 """
 
 from __future__ import annotations
@@ -9,20 +10,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.exceptions import RedisError
+
+from claude_code_api.errors import LimitStoreUnavailableError
 
 # The __Host- prefix makes the browser refuse the cookie unless it is Secure, has Path=/ and no Domain,
 # so neither a sibling subdomain nor a plain-HTTP page can plant or overwrite it.
 SESSION_COOKIE = "__Host-ccapi-session"
 LOGIN_COOKIE = "__Host-ccapi-login"
 
-MAX_FAILED_LOGINS = 5
-FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
+# Failed logins from one address: the first FREE_FAILURES cost nothing; each further one makes the
+# address wait twice as long as the one before (1 s, 2 s, 4 s ... at most MAX_BACKOFF_SECONDS), and the
+# count is forgotten FORGET_FAILURES_SECONDS after the last failure. An attacker gets about one guess a
+# minute per address; an administrator who shares that address (behind a proxy) waits a minute at most.
+FREE_FAILURES = 3
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 60.0
+FORGET_FAILURES_SECONDS = 15 * 60
 
 # Changing this label derives a different key: every session and CSRF token then becomes invalid.
 _HKDF_INFO = b"claude-code-api/admin-site/v1"
@@ -51,15 +62,22 @@ def password_fingerprint(admin_key: bytes, password: str) -> str:
     return hmac.new(admin_key, b"password:" + password.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def backoff_seconds(failures: int) -> float:
+    """How long an address must wait after its `failures`-th failure in a row before trying again."""
+    if failures <= FREE_FAILURES:
+        return 0.0
+    return min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2.0 ** min(failures - FREE_FAILURES - 1, 32))
+
+
 class LoginThrottle(Protocol):
-    """Counts failed logins per client address; a later issue shares the counts through Redis."""
+    """Slows down password guessing per client address, without locking any address out for long."""
 
     async def retry_after(self, address: str) -> float | None:
         """Returns the seconds until `address` may try again, or None if it may try now."""
         ...
 
     async def record_failure(self, address: str) -> None:
-        """Counts one failed attempt from `address`."""
+        """Counts one failed attempt from `address`, and makes it wait before the next."""
         ...
 
     async def record_success(self, address: str) -> None:
@@ -68,36 +86,26 @@ class LoginThrottle(Protocol):
 
 
 class MemoryLoginThrottle:
-    """A LoginThrottle in this process's memory: after `limit` failures within `window` seconds from one
-    address, that address is refused until the oldest of those failures is `window` seconds old.
-    """
+    """A LoginThrottle in this process's memory (without REDIS_URL), bounded to `max_addresses`."""
 
-    def __init__(
-        self,
-        limit: int = MAX_FAILED_LOGINS,
-        window: float = FAILED_LOGIN_WINDOW_SECONDS,
-        max_addresses: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._limit = limit
-        self._window = window
+    def __init__(self, max_addresses: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._max_addresses = max_addresses
         self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        # address -> (failures in a row, the moment it may try again, the last failure's moment)
+        self._failures: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
 
     async def retry_after(self, address: str) -> float | None:
-        failures = self._recent(address)
-        if len(failures) < self._limit:
+        entry = self._current(address)
+        if entry is None:
             return None
-        return failures[0] + self._window - self._clock()
+        wait = entry[1] - self._clock()
+        return wait if wait > 0 else None
 
     async def record_failure(self, address: str) -> None:
-        failures = self._recent(address)
-        failures.append(self._clock())
-        # Only the last `limit` failures decide when the address may try again.
-        while len(failures) > self._limit:
-            failures.popleft()
-        self._failures[address] = failures
+        now = self._clock()
+        entry = self._current(address)
+        failures = (entry[0] if entry else 0) + 1
+        self._failures[address] = (failures, now + backoff_seconds(failures), now)
         self._failures.move_to_end(address)
         # A flood of addresses must not grow memory without bound; the least recently seen go first.
         while len(self._failures) > self._max_addresses:
@@ -106,11 +114,60 @@ class MemoryLoginThrottle:
     async def record_success(self, address: str) -> None:
         self._failures.pop(address, None)
 
-    def _recent(self, address: str) -> deque[float]:
-        failures = self._failures.get(address, deque())
-        horizon = self._clock() - self._window
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(address, None)
-        return failures
+    def _current(self, address: str) -> tuple[int, float, float] | None:
+        entry = self._failures.get(address)
+        if entry is not None and self._clock() - entry[2] >= FORGET_FAILURES_SECONDS:
+            del self._failures[address]
+            return None
+        return entry
+
+
+class RedisLoginThrottle:
+    """A LoginThrottle in Redis (with REDIS_URL), so that every instance and worker counts the same
+    failures: two instances do not give an attacker twice the guesses. Times are wall-clock seconds,
+    which the instances share."""
+
+    def __init__(
+        self, client: aioredis.Redis, key_prefix: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.client = client
+        self._prefix = key_prefix
+        self._clock = clock
+
+    async def retry_after(self, address: str) -> float | None:
+        try:
+            until = await self.client.hget(self._key(address), "until")
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
+        if until is None:
+            return None
+        wait = float(until) - self._clock()
+        return wait if wait > 0 else None
+
+    async def record_failure(self, address: str) -> None:
+        key = self._key(address)
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hincrby(key, "failures", 1)
+                pipe.expire(key, FORGET_FAILURES_SECONDS)
+                failures, _ = await pipe.execute()
+            await self.client.hset(key, "until", repr(self._clock() + backoff_seconds(int(failures))))
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
+
+    async def record_success(self, address: str) -> None:
+        try:
+            await self.client.delete(self._key(address))
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
+
+    def _key(self, address: str) -> str:
+        # Hashed: a forwarded address is whatever a trusted proxy passed on, of any length.
+        digest = hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()[:32]
+        return f"{self._prefix}:admin-login:{digest}"
+
+
+def _unavailable(exc: BaseException) -> LimitStoreUnavailableError:
+    return LimitStoreUnavailableError(
+        f"Redis (REDIS_URL) does not answer: {type(exc).__name__}; logins are refused until it does."
+    )

@@ -121,7 +121,9 @@ def generate_self_signed(
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # DATA_DIR too, when this creates it: it is to hold the key store and the secret.
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
     # mkdir leaves an existing directory's mode alone; the key must not sit in a listable folder.
     directory.chmod(0o700)
     _write_private(directory / KEY_FILE_NAME, key_pem)

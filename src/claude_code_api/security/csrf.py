@@ -8,8 +8,9 @@ attaches the session cookie. Three independent checks stop it, so that one brows
 2. Every state-changing request from a session must carry a token that only the gateway's own pages
    know: a hidden `csrf_token` form field, or an `X-CSRF-Token` header on `fetch()` calls. The token is
    an HMAC of the session id, so it needs no storage and dies with the session.
-3. The `Origin` header (or, when a browser leaves it out, the `Referer`) must name the site itself, and
-   `Sec-Fetch-Site` must not say the request came from another site.
+3. The `Origin` header (or, when a browser leaves it out, the `Referer`) must name the site itself (its
+   configured origins, security/origins.py; never what the Host header says), and `Sec-Fetch-Site` must
+   not say the request came from another site.
 
 Requests authenticated with `Authorization: Bearer <ADMIN_PASSWORD>` need none of this: a browser never
 adds that header by itself, so there is no ambient credential to forge with.
@@ -21,6 +22,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from claude_code_api.security.origins import SiteOrigins
 
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -42,8 +45,8 @@ def csrf_token_matches(expected: str, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
 
 
-def origin_problem(headers: Mapping[str, str], site_origin: str) -> str | None:
-    """Returns why a request does not come from `site_origin` (e.g. `https://gw.example:8443`), or None.
+def origin_problem(headers: Mapping[str, str], site: SiteOrigins) -> str | None:
+    """Returns why a request does not come from one of the `site`'s origins, or None.
 
     `headers` are the request's, with lower-case names.
     """
@@ -55,26 +58,13 @@ def origin_problem(headers: Mapping[str, str], site_origin: str) -> str | None:
         # Sandboxed frames and data: URLs send an opaque origin: never one of our pages.
         return "its Origin is opaque (null)"
     if origin is not None:
-        if _normalized(origin) != _normalized(site_origin):
-            return f"its Origin {origin} is not {site_origin}"
+        if not site.allows(origin):
+            return f"its Origin {origin} is not {site}"
         return None
     referer = headers.get("referer")
     if referer:
         parts = urlsplit(referer)
-        if _normalized(f"{parts.scheme}://{parts.netloc}") != _normalized(site_origin):
-            return f"its Referer is not a page of {site_origin}"
+        if not site.allows(f"{parts.scheme}://{parts.netloc}"):
+            return f"its Referer is not a page of {site}"
         return None
     return "it carries neither an Origin nor a Referer header"
-
-
-def _normalized(origin: str) -> str:
-    parts = urlsplit(origin.lower())
-    default_port = {"https": 443, "http": 80}.get(parts.scheme)
-    try:
-        port = parts.port
-    except ValueError:
-        return origin.lower()
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + ("" if port in (None, default_port) else f":{port}")

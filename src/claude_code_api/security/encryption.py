@@ -16,9 +16,11 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from claude_code_api.errors import TokenDecryptionError
+from claude_code_api.errors import SecretKeyError, TokenDecryptionError
 
 SECRET_FILE_NAME = "secret_key"
+# SECRET_KEY's own minimum; a generated secret has 43 characters.
+MIN_SECRET_CHARS = 16
 
 # Changing this label derives a different key and makes every stored token unreadable.
 _HKDF_INFO = b"claude-code-api/oauth-token/v1"
@@ -61,12 +63,12 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
         # still derives the same key.
         secret = configured.strip()
         if not secret:
-            raise ValueError("SECRET_KEY is set but empty")
+            raise SecretKeyError("SECRET_KEY is set but empty")
         return secret.encode("utf-8")
 
-    path = data_dir / SECRET_FILE_NAME
+    path = secret_file_path(data_dir)
     if path.exists():
-        return _read_secret_file(path)
+        return read_secret_file(path)
 
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = data_dir / f".{SECRET_FILE_NAME}.{secrets.token_hex(8)}"
@@ -82,13 +84,37 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
         pass
     finally:
         temporary.unlink()
-    return _read_secret_file(path)
+    return read_secret_file(path)
 
 
-def _read_secret_file(path: Path) -> bytes:
-    if path.stat().st_mode & 0o077:
-        logger.warning("%s is readable by other users; run: chmod 600 %s", path, path)
-    secret = path.read_text(encoding="ascii").strip()
+def secret_file_path(data_dir: Path) -> Path:
+    """DATA_DIR/secret_key: where the gateway keeps the secret it generated."""
+    return data_dir / SECRET_FILE_NAME
+
+
+def read_secret_file(path: Path) -> bytes:
+    """The secret in `path`; a damaged file raises SecretKeyError naming the file and what is wrong."""
+    try:
+        if path.stat().st_mode & 0o077:
+            logger.warning("%s is readable by other users; run: chmod 600 %s", path, path)
+        content = path.read_bytes()
+    except OSError as exc:
+        raise SecretKeyError(f"The secret file {path} cannot be read ({exc.strerror}).") from None
+    restore = "restore its content from a backup, or set SECRET_KEY to the secret it held"
+    try:
+        secret = content.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise SecretKeyError(f"The secret file {path} is damaged: it is not text; {restore}.") from None
     if not secret:
-        raise ValueError(f"{path} is empty; restore its content or set SECRET_KEY")
+        raise SecretKeyError(f"The secret file {path} is empty; {restore}.")
+    if not secret.isprintable():
+        raise SecretKeyError(
+            f"The secret file {path} is damaged: it holds control characters or more than one line; "
+            f"{restore}."
+        )
+    if len(secret) < MIN_SECRET_CHARS:
+        raise SecretKeyError(
+            f"The secret file {path} is damaged: it holds {len(secret)} characters, fewer than "
+            f"{MIN_SECRET_CHARS}; {restore}."
+        )
     return secret.encode("ascii")

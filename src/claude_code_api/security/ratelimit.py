@@ -125,6 +125,11 @@ class LimitBackend(ABC):
         self._storage = storage
         self._window = MovingWindowRateLimiter(storage)
 
+    @property
+    def redis_client(self) -> aioredis.Redis | None:
+        """The Redis client that shares the counts, or None when they stay in this process."""
+        return None
+
     async def hit(self, key_id: str, limit: int, window_seconds: int) -> float | None:
         """Counts a request against `limit` per moving window of `window_seconds`.
 
@@ -244,6 +249,10 @@ class RedisBackend(LimitBackend):
         backend = cls(client, key_prefix, lease_ttl=lease_ttl)
         backend._renewer = asyncio.create_task(backend._renew_forever())
         return backend
+
+    @property
+    def redis_client(self) -> aioredis.Redis | None:
+        return self._client
 
     def held(self, key_id: str) -> int:
         """Returns how many slots of the key this instance holds now."""

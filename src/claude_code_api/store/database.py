@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from claude_code_api.security.data_dir import DIR_MODE, create_private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -127,7 +129,9 @@ def _upgrade_to_head(connection: Connection) -> None:
 def _create_parent_directory(url: URL) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the start: the file holds key hashes and encrypted OAuth tokens.
+        Path(database).parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        create_private_file(Path(database))
 
 
 def _enable_sqlite_transactions(engine: AsyncEngine) -> None:

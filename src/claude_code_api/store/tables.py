@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: API keys, their usage records and admin sessions, and nothing else.
+"""SQLAlchemy tables: API keys, their usage records, admin sessions and the store's own metadata.
 
 Every timestamp is stored and returned as a timezone-aware UTC datetime, on SQLite as on PostgreSQL.
 """
@@ -117,3 +117,12 @@ class AdminSessionRow(Base):
     password_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StoreMetadataRow(Base):
+    """A named value about the store itself, such as the secret verifier; created by revision 0003."""
+
+    __tablename__ = "store_metadata"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
