@@ -6,7 +6,8 @@
 // Modes: <provider>-<call>[-tool], provider anthropic | chat | responses, call generate | stream; `all` runs
 // every one. Each result is printed on stdout as one JSON line; an error prints {"mode", "error"} and the
 // process exits 1 after the other modes have run. Base URL, key and model may also come from
-// AI_SDK_BASE_URL, AI_SDK_API_KEY and AI_SDK_MODEL.
+// AI_SDK_BASE_URL, AI_SDK_API_KEY and AI_SDK_MODEL. --system, --temperature, --max-output-tokens and
+// --provider-options (JSON) add the call settings an application commonly sets.
 import { parseArgs } from "node:util";
 
 import { createAnthropic } from "@ai-sdk/anthropic";
@@ -27,6 +28,11 @@ const { values } = parseArgs({
     prompt: { type: "string", default: "Say hello." },
     "tool-prompt": { type: "string", default: "What is the weather in Paris? Use the tool." },
     "max-steps": { type: "string", default: "3" },
+    system: { type: "string" },
+    temperature: { type: "string" },
+    "max-output-tokens": { type: "string" },
+    // Passed to the call as `providerOptions`, e.g. '{"anthropic": {"thinking": {"type": "adaptive"}}}'.
+    "provider-options": { type: "string" },
   },
 });
 if (!values["base-url"]) {
@@ -67,6 +73,10 @@ async function run(mode) {
     model: model(provider),
     prompt: withTool ? values["tool-prompt"] : values.prompt,
     maxRetries: 0,
+    ...(values.system ? { system: values.system } : {}),
+    ...(values.temperature ? { temperature: Number(values.temperature) } : {}),
+    ...(values["max-output-tokens"] ? { maxOutputTokens: Number(values["max-output-tokens"]) } : {}),
+    ...(values["provider-options"] ? { providerOptions: JSON.parse(values["provider-options"]) } : {}),
     ...(withTool ? { tools, stopWhen: stepCountIs(Number(values["max-steps"])) } : {}),
   };
   if (call === "generate") {
