@@ -45,6 +45,7 @@ CLIENTS := tests/clients
 node-clients: $(CLIENTS)/node_modules/.package-lock.json  ## Install the pinned Node clients (npm ci)
 
 $(CLIENTS)/node_modules/.package-lock.json: $(CLIENTS)/package-lock.json $(CLIENTS)/package.json
+	@command -v npm >/dev/null || { echo "The client tests need Node 20+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
 	npm ci --prefix $(CLIENTS) --no-audit --no-fund
 	touch $@
 
