@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test check lint bench clean chromium
+.PHONY: run test check lint bench clean chromium node-clients
 
 run: $(STAMP)  ## Serve the API on :8000 and the admin site on :8443 (SQLite in ./data)
 	$(BIN)/claude-code-api generate-certs --if-missing
 	$(BIN)/claude-code-api serve
 
-test: $(STAMP) chromium check  ## Lint, type-check, then run every test
+test: $(STAMP) chromium node-clients check  ## Lint, type-check, then run every test
 	$(BIN)/pytest
 
 check: $(STAMP)  ## ruff format --check, ruff check, mypy --strict, the import layers
@@ -40,8 +40,18 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The agentic clients the tests drive (Codex CLI, AI SDK), pinned in tests/clients/package-lock.json and
+# installed from the npm registry; reinstalled when the lock file is newer than the installed tree.
+CLIENTS := tests/clients
+node-clients: $(CLIENTS)/node_modules/.package-lock.json  ## Install the pinned Node clients (npm ci)
+
+$(CLIENTS)/node_modules/.package-lock.json: $(CLIENTS)/package-lock.json $(CLIENTS)/package.json
+	@command -v npm >/dev/null || { echo "The client tests need Node 20+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CLIENTS)/node_modules
 
 .PHONY: test-container
 test-container: $(STAMP)  ## Build the image with podman (installed if missing) and run the container tests
