@@ -512,6 +512,7 @@ class MockAnthropic:
         self._aws_secrets: dict[str, str] = {}
         # Issued access tokens outlive reset(): a warm CLI keeps the token it was given.
         self._google_tokens: set[str] = set()
+        self._refused_subjects: set[str] = set()
         self._requests: list[RecordedRequest] = []
         self._message_ids = itertools.count(1)
         self._tool_ids = itertools.count(1)
@@ -655,6 +656,7 @@ class MockAnthropic:
             self._credential_fallbacks.clear()
             self._quotas.clear()
             self._aws_secrets.clear()
+            self._refused_subjects.clear()
             self._requests.clear()
             self._message_ids = itertools.count(1)
             self._tool_ids = itertools.count(1)
@@ -663,6 +665,11 @@ class MockAnthropic:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(released.set)
+
+    def refuse_subject_token(self, subject_token: str) -> None:
+        """Refuse this subject token at the token exchange (400 `invalid_grant`): a broken Vertex file."""
+        with self._lock:
+            self._refused_subjects.add(subject_token)
 
     # -- inspection --------------------------------------------------------------------------------
 
@@ -869,7 +876,11 @@ class MockAnthropic:
             return JSONResponse({"error": "invalid_request", "error_description": "bad token exchange"}, 400)
         token = google_access_token(subject)
         with self._lock:
-            self._google_tokens.add(token)
+            refused = subject in self._refused_subjects
+            if not refused:
+                self._google_tokens.add(token)
+        if refused:
+            return JSONResponse({"error": "invalid_grant", "error_description": "subject token refused"}, 400)
         return JSONResponse(
             {
                 "access_token": token,

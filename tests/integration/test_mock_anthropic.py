@@ -570,3 +570,16 @@ def test_stop_does_not_wait_for_open_streams():
         assert time.monotonic() - started < 2
         with pytest.raises(httpx.RemoteProtocolError):
             response.read()
+
+
+async def test_a_refused_subject_token_gets_no_access_token(mock_anthropic: MockAnthropic, http):
+    mock_anthropic.refuse_subject_token("revoked")
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": "revoked"}
+
+    response = await http.post("/token", data=form)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    headers = {"authorization": f"Bearer {google_access_token('revoked')}"}
+    refused = await http.post(f"{_VERTEX}:rawPredict", json=_VERTEX_BODY, headers=headers)
+    assert refused.status_code == 401

@@ -340,6 +340,44 @@ async def test_unpinned_vertex_probes_three_models_with_raw_predict(mock_anthrop
     assert len(calls) == 4
 
 
+async def test_a_refused_vertex_token_exchange_ends_in_an_error_without_a_call(
+    mock_anthropic: MockAnthropic, tmp_path
+):
+    mock_anthropic.refuse_subject_token("subject-token-3")
+    credential = UpstreamCredential(
+        "vertex",
+        credentials_json=_external_account(mock_anthropic, tmp_path, "subject-token-3"),
+        project="project-3",
+        region="us-east5",
+        base_url=f"{mock_anthropic.url}/v1",
+        models=VERTEX_PINS,
+    )
+
+    _, result = await _run(credential, tmp_path, expect_error=True)
+
+    # No HTTP status to map: the failure is the credential's, named in the (unforwardable) prose.
+    assert result.api_error_status is None
+    assert "Could not load Google Cloud credentials" in (result.result or "")
+    assert mock_anthropic.model_requests == []
+    assert {r.kind for r in mock_anthropic.requests} == {"token"}
+
+
+async def test_a_refused_bedrock_api_key_is_a_401_result(mock_anthropic: MockAnthropic, tmp_path):
+    mock_anthropic.always(ErrorReply.unauthorized(), credential="revoked-bedrock-key")
+    credential = UpstreamCredential(
+        "bedrock",
+        secret="revoked-bedrock-key",
+        region="eu-west-1",
+        base_url=mock_anthropic.url,
+        models=BEDROCK_PINS,
+    )
+
+    _, result = await _run(credential, tmp_path, expect_error=True)
+
+    assert result.api_error_status == 401
+    assert {r.credential for r in mock_anthropic.model_requests} == {"revoked-bedrock-key"}
+
+
 # --- subscription quota: what Claude Code makes of the unified headers ---------------------------
 
 RESET = 1_900_000_000
