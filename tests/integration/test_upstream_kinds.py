@@ -203,6 +203,7 @@ async def test_bedrock_api_key_streams_event_stream_frames(mock_anthropic: MockA
         BEDROCK_PINS.sonnet,
     )
     assert request.body["anthropic_version"] == "bedrock-2023-05-31"
+    assert request.body.get("tools", []) == []  # tools=[]: none of Claude Code's own
     assert "model" not in request.body
     assert "stream" not in request.body
 
@@ -319,6 +320,7 @@ async def test_vertex_external_account_exchanges_a_token_then_streams(
     )
     assert (request.auth_scheme, request.credential) == ("bearer", token)
     assert request.body["anthropic_version"] == "vertex-2023-10-16"
+    assert request.body.get("tools", []) == []  # tools=[]: none of Claude Code's own
     assert "model" not in request.body
 
 
