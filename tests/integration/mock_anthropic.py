@@ -1,4 +1,4 @@
-"""A fake Anthropic Messages API for integration tests: the real Claude Code CLI talks to it.
+"""A fake Anthropic upstream for integration tests: the real Claude Code CLI talks to it.
 
 `MockAnthropic` serves a Starlette app with uvicorn from a background thread on 127.0.0.1 and a
 free port; point the CLI at it with `ANTHROPIC_BASE_URL=mock.url`. It answers `POST /v1/messages`
@@ -12,14 +12,28 @@ on demand, records every request, and answers every other path with 404::
 
 With nothing queued it answers `echo_text(<last user text>)`. See shared/CLAUDE-CODE.md for what
 the CLI sends and how it reacts to each failure.
+
+The same replies also answer the other ways to Claude (CLAUDE-CODE.md §13), each on its own paths:
+Amazon Bedrock (`/model/<id>/invoke-with-response-stream` in AWS event-stream frames, `/invoke`,
+`GET /inference-profiles`; SigV4 checked against `add_aws_key`, or a Bedrock API key as bearer),
+Google Vertex AI (`.../models/<M>:streamRawPredict` and `:rawPredict`, with the access tokens its
+`POST /token` exchange issued) and Microsoft Foundry (`/v1/messages` with `x-api-key`). Replies,
+failures and quota headers can be scripted per credential (`RecordedRequest.credential`)::
+
+    mock.queue(ErrorReply.usage_limit(reset_at), credential="sk-ant-oat01-A")
+    mock.set_quota("sk-ant-oat01-C", Quota.extra_usage(reset=reset_at))
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import hmac
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -27,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,12 +50,18 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from tests.integration.upstream_wire import Quota, SigV4, bedrock_chunk, parse_sigv4, sigv4_signature
+
 __all__ = [
+    "BEDROCK_PROFILES",
+    "AuthScheme",
     "ErrorReply",
     "Hang",
     "MockAnthropic",
+    "Quota",
     "RecordedRequest",
     "Reply",
+    "RequestKind",
     "Responder",
     "Scripted",
     "StopReason",
@@ -48,9 +69,33 @@ __all__ = [
     "Usage",
     "counted_tokens",
     "echo_text",
+    "google_access_token",
 ]
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+RequestKind = Literal[
+    "messages",
+    "count_tokens",
+    "bedrock",
+    "bedrock_profiles",
+    "vertex",
+    "vertex_count_tokens",
+    "token",
+    "other",
+]
+AuthScheme = Literal["bearer", "x-api-key", "sigv4"]
+
+_BEDROCK_PATH = re.compile(r"/model/(?P<model>[^/]+)/(?P<action>invoke|invoke-with-response-stream)")
+_VERTEX_PATH = re.compile(
+    r"(?:/v1)?/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
+    r"/publishers/anthropic/models/(?P<model>[^/:]+):(?P<action>streamRawPredict|rawPredict)"
+)
+# Bedrock's system-defined cross-region profiles for Claude, as `ListInferenceProfiles` lists them.
+BEDROCK_PROFILES = (
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "us.anthropic.claude-opus-4-1-20250805-v1:0",
+    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+)
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -63,6 +108,11 @@ def counted_tokens(body: Mapping[str, Any]) -> int:
 def echo_text(prompt: str) -> str:
     """Return the text the mock answers when nothing is queued: a function of the prompt alone."""
     return f"Echo: {prompt}"
+
+
+def google_access_token(subject_token: str) -> str:
+    """The access token the mock's `POST /token` exchange issues for a subject token."""
+    return "ya29.mock-" + hashlib.sha256(subject_token.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -197,11 +247,99 @@ class RecordedRequest:
     body: Any
     tcp_nodelay: bool | None
     received_at: float
+    raw_path: str = ""
+    raw_query: str = ""
+    signature_valid: bool | None = None
+
+    @property
+    def kind(self) -> RequestKind:
+        """Which upstream call this is, by method and path."""
+        if self.method == "GET" and self.path.rstrip("/").endswith("/inference-profiles"):
+            return "bedrock_profiles"
+        if self.method != "POST":
+            return "other"
+        # Foundry's base URL ends in /anthropic (https://<resource>.services.ai.azure.com/anthropic).
+        path = self.path.removeprefix("/anthropic")
+        if path == "/v1/messages":
+            return "messages"
+        if path == "/v1/messages/count_tokens":
+            return "count_tokens"
+        if _BEDROCK_PATH.fullmatch(self.path):
+            return "bedrock"
+        vertex = _VERTEX_PATH.fullmatch(self.path)
+        if vertex:
+            return "vertex_count_tokens" if vertex["model"] == "count-tokens" else "vertex"
+        if self.path == "/token":
+            return "token"
+        return "other"
 
     @property
     def is_messages(self) -> bool:
         """Whether this is a Messages API call (`POST /v1/messages`)."""
-        return self.method == "POST" and self.path == "/v1/messages"
+        return self.kind == "messages"
+
+    @property
+    def is_model_call(self) -> bool:
+        """Whether Claude is asked for an answer, on any upstream (Messages, Bedrock, Vertex)."""
+        return self.kind in ("messages", "bedrock", "vertex")
+
+    @property
+    def model(self) -> str | None:
+        """The model asked for: the body's `model`, or the model id in a Bedrock or Vertex path."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("model"), str):
+            return str(self.body["model"])
+        match = _BEDROCK_PATH.fullmatch(self.path) or _VERTEX_PATH.fullmatch(self.path)
+        return match["model"] if match else None
+
+    @property
+    def region(self) -> str | None:
+        """The region of a Vertex path or of a SigV4 credential scope."""
+        vertex = _VERTEX_PATH.fullmatch(self.path)
+        if vertex:
+            return vertex["region"]
+        return self.sigv4.region if self.sigv4 else None
+
+    @property
+    def project(self) -> str | None:
+        """The Google Cloud project of a Vertex path."""
+        vertex = _VERTEX_PATH.fullmatch(self.path)
+        return vertex["project"] if vertex else None
+
+    @property
+    def api_key(self) -> str | None:
+        """The `x-api-key` header (Console API keys, Foundry)."""
+        return self.headers.get("x-api-key") or None
+
+    @property
+    def sigv4(self) -> SigV4 | None:
+        """The parsed `Authorization: AWS4-HMAC-SHA256 ...` header, if any."""
+        return parse_sigv4(self.headers.get("authorization", ""))
+
+    @property
+    def auth_scheme(self) -> AuthScheme | None:
+        """How the request authenticated: bearer token, `x-api-key`, or an AWS SigV4 signature."""
+        if self.sigv4 is not None:
+            return "sigv4"
+        if self.bearer_token is not None:
+            return "bearer"
+        return "x-api-key" if self.api_key is not None else None
+
+    @property
+    def credential(self) -> str | None:
+        """Who asked: the bearer token, the `x-api-key` value, or the SigV4 access key id."""
+        if self.sigv4 is not None:
+            return self.sigv4.access_key_id
+        return self.bearer_token or self.api_key
+
+    @property
+    def form(self) -> dict[str, str]:
+        """An `application/x-www-form-urlencoded` body as a dict (the token exchange's)."""
+        return dict(parse_qsl(self.content.decode(errors="replace"), keep_blank_values=True))
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer is streamed: `stream` in the body, or Bedrock's or Vertex's stream path."""
+        return self.stream or self.path.endswith(("/invoke-with-response-stream", ":streamRawPredict"))
 
     @property
     def is_count_tokens(self) -> bool:
@@ -291,12 +429,21 @@ class _Message:
             },
         }
 
-    def events(self) -> list[tuple[bytes, bool]]:
-        """Anthropic's SSE sequence, each event with whether it is a `content_block_delta`."""
+    def events(self, framing: Literal["sse", "aws"] = "sse") -> list[tuple[bytes, bool]]:
+        """Anthropic's stream, each event with whether it is a `content_block_delta`.
+
+        `sse` frames each event as server-sent events (Messages API, Vertex); `aws` as AWS
+        event-stream chunks (Bedrock).
+        """
+        if framing == "aws":
+            return [(bedrock_chunk(event), is_delta) for event, is_delta in self._events()]
+        return [(_sse(event["type"], event), is_delta) for event, is_delta in self._events()]
+
+    def _events(self) -> list[tuple[dict[str, Any], bool]]:
         start = self.json() | {"content": [], "stop_reason": None, "stop_sequence": None}
         # Anthropic puts a provisional output count in message_start; message_delta has the total.
         start["usage"] = start["usage"] | {"output_tokens": min(1, self.usage.output_tokens)}
-        events = [(_sse("message_start", {"type": "message_start", "message": start}), False)]
+        events: list[tuple[dict[str, Any], bool]] = [({"type": "message_start", "message": start}, False)]
         for index, block in enumerate(self.content()):
             kind = block["type"]
             if kind == "thinking":
@@ -319,35 +466,20 @@ class _Message:
                     {"type": "input_json_delta", "partial_json": piece}
                     for piece in ["", *_chunks(arguments, self.chunk_size)]
                 ]
-            events.append(
-                (
-                    _sse(
-                        "content_block_start",
-                        {"type": "content_block_start", "index": index, "content_block": opening},
-                    ),
-                    False,
-                )
-            )
+            events.append(({"type": "content_block_start", "index": index, "content_block": opening}, False))
             if index == 0:
-                events.append((_sse("ping", {"type": "ping"}), False))
+                events.append(({"type": "ping"}, False))
             events.extend(
-                (
-                    _sse(
-                        "content_block_delta",
-                        {"type": "content_block_delta", "index": index, "delta": delta},
-                    ),
-                    True,
-                )
-                for delta in deltas
+                ({"type": "content_block_delta", "index": index, "delta": delta}, True) for delta in deltas
             )
-            events.append((_sse("content_block_stop", {"type": "content_block_stop", "index": index}), False))
+            events.append(({"type": "content_block_stop", "index": index}, False))
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
             "usage": {"output_tokens": self.usage.output_tokens},
         }
-        events.append((_sse("message_delta", delta), False))
-        events.append((_sse("message_stop", {"type": "message_stop"}), False))
+        events.append((delta, False))
+        events.append(({"type": "message_stop"}, False))
         return events
 
 
@@ -374,6 +506,13 @@ class MockAnthropic:
         self._changed = threading.Condition(self._lock)
         self._queue: list[Scripted] = []
         self._fallback: Scripted | Responder | None = None
+        self._credential_queues: dict[str, list[Scripted]] = {}
+        self._credential_fallbacks: dict[str, Scripted | Responder] = {}
+        self._quotas: dict[str, Quota] = {}
+        self._aws_secrets: dict[str, str] = {}
+        # Issued access tokens outlive reset(): a warm CLI keeps the token it was given.
+        self._google_tokens: set[str] = set()
+        self._refused_subjects: set[str] = set()
         self._requests: list[RecordedRequest] = []
         self._message_ids = itertools.count(1)
         self._tool_ids = itertools.count(1)
@@ -462,21 +601,62 @@ class MockAnthropic:
 
     # -- scripting ---------------------------------------------------------------------------------
 
-    def queue(self, *replies: Scripted) -> None:
-        """Answer the next Messages requests with these, in order."""
-        with self._lock:
-            self._queue.extend(replies)
+    def queue(self, *replies: Scripted, credential: str | None = None) -> None:
+        """Answer the next model calls with these, in order.
 
-    def always(self, reply: Scripted | Responder | None) -> None:
-        """Answer with `reply` (or `reply(request)`) whenever the queue is empty; None: echo."""
+        With `credential` (a bearer token, `x-api-key` value, AWS access key id, Bedrock API key or
+        Vertex access token: `RecordedRequest.credential`) only calls made with it take them; its
+        own queue and `always` come before the shared ones.
+        """
         with self._lock:
-            self._fallback = reply
+            if credential is None:
+                self._queue.extend(replies)
+            else:
+                self._credential_queues.setdefault(credential, []).extend(replies)
+
+    def always(self, reply: Scripted | Responder | None, *, credential: str | None = None) -> None:
+        """Answer with `reply` (or `reply(request)`) whenever the queue is empty; None: echo.
+
+        With `credential`, only for calls made with it (None then removes its own fallback).
+        """
+        with self._lock:
+            if credential is None:
+                self._fallback = reply
+            elif reply is None:
+                self._credential_fallbacks.pop(credential, None)
+            else:
+                self._credential_fallbacks[credential] = reply
+
+    def set_quota(self, credential: str, quota: Quota | None) -> None:
+        """Send `quota`'s `anthropic-ratelimit-unified-*` headers on every answer to `credential`.
+
+        They go on successes and failures alike; a reply's own `headers` win. None: send none.
+        """
+        with self._lock:
+            if quota is None:
+                self._quotas.pop(credential, None)
+            else:
+                self._quotas[credential] = quota
+
+    def add_aws_key(self, access_key_id: str, secret_access_key: str) -> None:
+        """Check SigV4 signatures made with this access key id against this secret.
+
+        A request signed with it that does not verify is refused with 403
+        `InvalidSignatureException`; unknown access key ids are accepted unverified.
+        """
+        with self._lock:
+            self._aws_secrets[access_key_id] = secret_access_key
 
     def reset(self) -> None:
         """Forget queued replies, the fallback and recorded requests; end every hang and stall."""
         with self._lock:
             self._queue.clear()
             self._fallback = None
+            self._credential_queues.clear()
+            self._credential_fallbacks.clear()
+            self._quotas.clear()
+            self._aws_secrets.clear()
+            self._refused_subjects.clear()
             self._requests.clear()
             self._message_ids = itertools.count(1)
             self._tool_ids = itertools.count(1)
@@ -485,6 +665,11 @@ class MockAnthropic:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(released.set)
+
+    def refuse_subject_token(self, subject_token: str) -> None:
+        """Refuse this subject token at the token exchange (400 `invalid_grant`): a broken Vertex file."""
+        with self._lock:
+            self._refused_subjects.add(subject_token)
 
     # -- inspection --------------------------------------------------------------------------------
 
@@ -498,6 +683,11 @@ class MockAnthropic:
     def message_requests(self) -> list[RecordedRequest]:
         """Only the `POST /v1/messages` requests."""
         return [request for request in self.requests if request.is_messages]
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        """Every call that asks Claude for an answer: Messages, Bedrock invoke, Vertex predict."""
+        return [request for request in self.requests if request.is_model_call]
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -583,16 +773,30 @@ class MockAnthropic:
             body=body,
             tcp_nodelay=connection.tcp_nodelay if connection else None,
             received_at=time.monotonic(),
+            raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
         )
+        record = self._verify_signature(record, request)
         with self._changed:
             self._requests.append(record)
             self._changed.notify_all()
             release = self._release
-        if record.is_count_tokens and isinstance(body, dict):
+        kind = record.kind
+        if kind == "count_tokens" and isinstance(body, dict):
             return JSONResponse({"input_tokens": counted_tokens(body)})
-        if not record.is_messages:
+        if kind == "vertex_count_tokens" and isinstance(body, dict):
+            return JSONResponse({"input_tokens": counted_tokens(body)})
+        if kind == "bedrock_profiles":
+            return JSONResponse(_bedrock_profiles(record.region))
+        if kind == "token":
+            return self._exchange_token(record)
+        if not record.is_model_call:
             return _error(404, "not_found_error", f"Not found: {record.method} {record.path}")
-        if not _is_messages_body(body):
+        if record.signature_valid is False:
+            return _bedrock_error(403, "InvalidSignatureException", "The request signature does not match")
+        if kind == "vertex" and not self._google_token_issued(record.bearer_token):
+            return _vertex_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if not _is_messages_body(body, path_model=kind != "messages"):
             return _error(400, "invalid_request_error", "expected model, max_tokens and messages")
         scripted = self._next(record)
         if isinstance(scripted, Hang):
@@ -600,26 +804,95 @@ class MockAnthropic:
             return await self._drop(connection)
         if scripted.first_byte_delay and await self._pause(release, scripted.first_byte_delay):
             return await self._drop(connection)
+        with self._lock:
+            quota = self._quotas.get(record.credential or "")
+        quota_headers = quota.headers() if quota is not None else {}
         if isinstance(scripted, ErrorReply):
-            return _error(scripted.status, scripted.error_type, scripted.message, scripted.headers)
+            headers = {**quota_headers, **scripted.headers}
+            if kind == "bedrock":
+                return _bedrock_error(
+                    scripted.status,
+                    _BEDROCK_ERRORS.get(scripted.status, "ServiceException"),
+                    scripted.message,
+                    headers,
+                )
+            return _error(scripted.status, scripted.error_type, scripted.message, headers)
         message = self._resolve(scripted, record)
-        headers = {"request-id": f"req_{message.id}", **scripted.headers}
-        if not record.stream:
+        headers = {"request-id": f"req_{message.id}", **quota_headers, **scripted.headers}
+        if not record.streamed:
             return JSONResponse(message.json(), headers=headers)
+        if kind == "bedrock":
+            return StreamingResponse(
+                self._stream(scripted, message.events("aws"), connection, release),
+                media_type="application/vnd.amazon.eventstream",
+                headers={"x-amzn-bedrock-content-type": "application/json", **headers},
+            )
         return StreamingResponse(
-            self._stream(scripted, message, connection, release),
+            self._stream(scripted, message.events(), connection, release),
             media_type="text/event-stream; charset=utf-8",
             headers={"cache-control": "no-cache", **headers},
         )
 
     def _next(self, record: RecordedRequest) -> Scripted:
+        credential = record.credential or ""
         with self._lock:
-            if self._queue:
-                return self._queue.pop(0)
-            fallback = self._fallback
+            own = self._credential_queues.get(credential)
+            if own:
+                return own.pop(0)
+            fallback = self._credential_fallbacks.get(credential)
+            if fallback is None:
+                if self._queue:
+                    return self._queue.pop(0)
+                fallback = self._fallback
         if callable(fallback):
             return fallback(record)
         return fallback if fallback is not None else Reply()
+
+    def _verify_signature(self, record: RecordedRequest, request: Request) -> RecordedRequest:
+        """Record whether a SigV4 signature verifies with the secret `add_aws_key` gave."""
+        sigv4 = record.sigv4
+        with self._lock:
+            secret = self._aws_secrets.get(sigv4.access_key_id) if sigv4 else None
+        if sigv4 is None or secret is None:
+            return record
+        expected = sigv4_signature(
+            secret_access_key=secret,
+            sigv4=sigv4,
+            method=record.method,
+            raw_path=record.raw_path,
+            raw_query=record.raw_query,
+            headers=[
+                (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+            ],
+            content=record.content,
+        )
+        return dataclasses.replace(record, signature_valid=hmac.compare_digest(expected, sigv4.signature))
+
+    def _exchange_token(self, record: RecordedRequest) -> Response:
+        """Google's STS token exchange (RFC 8693), as an external-account credential file asks it."""
+        form = record.form
+        subject = form.get("subject_token", "")
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" or not subject:
+            return JSONResponse({"error": "invalid_request", "error_description": "bad token exchange"}, 400)
+        token = google_access_token(subject)
+        with self._lock:
+            refused = subject in self._refused_subjects
+            if not refused:
+                self._google_tokens.add(token)
+        if refused:
+            return JSONResponse({"error": "invalid_grant", "error_description": "subject token refused"}, 400)
+        return JSONResponse(
+            {
+                "access_token": token,
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+            }
+        )
+
+    def _google_token_issued(self, token: str | None) -> bool:
+        with self._lock:
+            return token is not None and token in self._google_tokens
 
     def _resolve(self, reply: Reply, record: RecordedRequest) -> _Message:
         with self._lock:
@@ -636,7 +909,7 @@ class MockAnthropic:
         ]
         return _Message(
             id=f"msg_mock_{number:02d}",
-            model=reply.model or record.body["model"],
+            model=reply.model or record.model or "",
             thinking=reply.thinking,
             text=text,
             tool_uses=tools,
@@ -649,11 +922,10 @@ class MockAnthropic:
     async def _stream(
         self,
         reply: Reply,
-        message: _Message,
+        events: list[tuple[bytes, bool]],
         connection: _Connection | None,
         release: asyncio.Event,
     ) -> AsyncIterator[bytes]:
-        events = message.events()
         deltas = [index for index, (_, is_delta) in enumerate(events) if is_delta]
         first = deltas[0] if deltas else len(events)
         cut = _cut(deltas, reply.drop_after, reply.stall_after, len(events) - 2)
@@ -725,10 +997,11 @@ async def _gone(request: Request) -> None:
         pass
 
 
-def _is_messages_body(body: Any) -> bool:
+def _is_messages_body(body: Any, *, path_model: bool = False) -> bool:
+    """A Messages body; Bedrock and Vertex name the model in the path instead of the body."""
     return (
         isinstance(body, dict)
-        and isinstance(body.get("model"), str)
+        and (path_model or isinstance(body.get("model"), str))
         and isinstance(body.get("max_tokens"), int)
         and isinstance(body.get("messages"), list)
         and bool(body["messages"])
@@ -739,3 +1012,57 @@ def _error(status: int, error_type: str, message: str, headers: Mapping[str, str
     body = {"type": "error", "error": {"type": error_type, "message": message}}
     headers = {"request-id": "req_mock_error", **headers}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+# What Bedrock calls each failure (the `x-amzn-ErrorType` header); the SDK goes by the status.
+_BEDROCK_ERRORS = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+    529: "ServiceUnavailableException",
+}
+
+
+def _bedrock_error(
+    status: int, error_type: str, message: str, headers: Mapping[str, str] = _EMPTY
+) -> JSONResponse:
+    headers = {
+        "x-amzn-requestid": "mock-request",
+        "x-amzn-errortype": f"{error_type}:http://internal.amazon.com/",
+        **headers,
+    }
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _vertex_error(status: int, google_status: str, message: str) -> JSONResponse:
+    body = {"error": {"code": status, "message": message, "status": google_status}}
+    return JSONResponse(body, status_code=status)
+
+
+def _bedrock_profiles(region: str | None) -> dict[str, Any]:
+    """`ListInferenceProfiles`: the system-defined Claude profiles of the region's geography.
+
+    A Bedrock API key does not name its region in the request: then every geography's profiles.
+    """
+    geographies = [region.split("-")[0]] if region else ["us", "eu", "apac"]
+    summaries = []
+    for geography, profile in itertools.product(geographies, BEDROCK_PROFILES):
+        profile_id = profile.replace("us.", f"{geography}.", 1)
+        summaries.append(
+            {
+                "inferenceProfileId": profile_id,
+                "inferenceProfileName": profile_id,
+                "inferenceProfileArn": f"arn:aws:bedrock:{region}:0:inference-profile/{profile_id}",
+                "status": "ACTIVE",
+                "type": "SYSTEM_DEFINED",
+                "models": [
+                    {"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{profile.split('.', 1)[1]}"}
+                ],
+            }
+        )
+    return {"inferenceProfileSummaries": summaries}

@@ -7,6 +7,7 @@ replaced. They also re-check facts of shared/CLAUDE-CODE.md that the gateway rel
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,11 +35,14 @@ from tests.integration.mock_anthropic import (
     ErrorReply,
     Hang,
     MockAnthropic,
+    Quota,
     Reply,
     ToolUse,
     Usage,
     echo_text,
+    google_access_token,
 )
+from tests.integration.upstream_wire import decode_event_stream
 
 TOKEN = "sk-ant-oat01-test-token"
 
@@ -375,6 +379,149 @@ async def test_other_paths_are_404_and_recorded(mock_anthropic: MockAnthropic, h
     assert mock_anthropic.message_requests == []
 
 
+async def test_replies_and_quota_are_scripted_per_credential(mock_anthropic: MockAnthropic, http):
+    mock_anthropic.always(ErrorReply.usage_limit(1800000000), credential="sk-ant-oat01-A")
+    mock_anthropic.queue(Reply(text="from B"), credential="sk-ant-api03-B")
+    mock_anthropic.set_quota("sk-ant-oat01-C", Quota.extra_usage(1800000000))
+    body = _BODY | {"stream": False}
+
+    refused = await http.post("/v1/messages", json=body, headers={"authorization": "Bearer sk-ant-oat01-A"})
+    answered = await http.post("/v1/messages", json=body, headers={"x-api-key": "sk-ant-api03-B"})
+    billed = await http.post("/v1/messages", json=body, headers={"authorization": "Bearer sk-ant-oat01-C"})
+    echoed = await http.post("/v1/messages", json=body, headers={"x-api-key": "sk-ant-api03-B"})
+
+    assert refused.status_code == 429
+    assert refused.headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert answered.json()["content"][0]["text"] == "from B"
+    assert billed.status_code == 200
+    assert billed.headers["anthropic-ratelimit-unified-overage-in-use"] == "true"
+    assert "anthropic-ratelimit-unified-status" not in answered.headers
+    assert echoed.json()["content"][0]["text"] == echo_text("hi")
+    assert [(r.auth_scheme, r.credential) for r in mock_anthropic.model_requests] == [
+        ("bearer", "sk-ant-oat01-A"),
+        ("x-api-key", "sk-ant-api03-B"),
+        ("bearer", "sk-ant-oat01-C"),
+        ("x-api-key", "sk-ant-api03-B"),
+    ]
+
+
+_BEDROCK_BODY = {
+    "anthropic_version": "bedrock-2023-05-31",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+_BEDROCK_MODEL = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+async def test_bedrock_streams_event_stream_frames(mock_anthropic: MockAnthropic, http):
+    mock_anthropic.queue(Reply(text="bonjour", chunk_size=3))
+    headers = {"authorization": "Bearer bedrock-api-key"}
+
+    response = await http.post(
+        f"/model/{_BEDROCK_MODEL.replace(':', '%3A')}/invoke-with-response-stream",
+        json=_BEDROCK_BODY,
+        headers=headers,
+    )
+
+    assert response.headers["content-type"] == "application/vnd.amazon.eventstream"
+    frames = decode_event_stream(response.content)
+    events = [json.loads(base64.b64decode(json.loads(payload)["bytes"])) for _, payload in frames]
+    assert all(h[":event-type"] == "chunk" and h[":message-type"] == "event" for h, _ in frames)
+    assert next(e["type"] for e in events) == "message_start"
+    assert events[0]["message"]["model"] == _BEDROCK_MODEL
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    assert text == "bonjour"
+    [request] = mock_anthropic.model_requests
+    assert (request.kind, request.model, request.streamed) == ("bedrock", _BEDROCK_MODEL, True)
+    assert (request.auth_scheme, request.credential) == ("bearer", "bedrock-api-key")
+
+
+async def test_bedrock_invoke_answers_one_message_and_errors_in_bedrocks_shape(
+    mock_anthropic: MockAnthropic, http
+):
+    mock_anthropic.queue(Reply(text="whole"), ErrorReply.rate_limited())
+
+    whole = await http.post(f"/model/{_BEDROCK_MODEL}/invoke", json=_BEDROCK_BODY)
+    throttled = await http.post(f"/model/{_BEDROCK_MODEL}/invoke", json=_BEDROCK_BODY)
+
+    assert whole.json()["content"] == [{"type": "text", "text": "whole"}]
+    assert throttled.status_code == 429
+    assert throttled.headers["x-amzn-errortype"].startswith("ThrottlingException")
+    assert throttled.json() == {"message": ErrorReply.rate_limited().message}
+
+
+async def test_a_bad_sigv4_signature_for_a_known_key_is_refused(mock_anthropic: MockAnthropic, http):
+    mock_anthropic.add_aws_key("AKIAMOCK", "the-secret")
+    authorization = (
+        "AWS4-HMAC-SHA256 Credential=AKIAMOCK/20261206/eu-west-1/bedrock/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+    )
+    headers = {"authorization": authorization, "x-amz-date": "20261206T000000Z"}
+
+    response = await http.post(f"/model/{_BEDROCK_MODEL}/invoke", json=_BEDROCK_BODY, headers=headers)
+
+    assert response.status_code == 403
+    [request] = mock_anthropic.requests
+    assert (request.signature_valid, request.credential, request.region) == (False, "AKIAMOCK", "eu-west-1")
+    assert request.sigv4 is not None
+    assert request.sigv4.service == "bedrock"
+
+
+async def test_bedrock_lists_inference_profiles_for_the_signed_region(mock_anthropic: MockAnthropic, http):
+    authorization = (
+        "AWS4-HMAC-SHA256 Credential=AKIAX/20261206/ap-northeast-1/bedrock/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64
+    )
+    response = await http.get(
+        "/inference-profiles?type=SYSTEM_DEFINED", headers={"authorization": authorization}
+    )
+
+    ids = [p["inferenceProfileId"] for p in response.json()["inferenceProfileSummaries"]]
+    assert ids
+    assert all(i.startswith("ap.anthropic.") for i in ids)
+
+
+_VERTEX = "/v1/projects/proj-1/locations/europe-west4/publishers/anthropic/models/claude-sonnet-5-5"
+_VERTEX_BODY = {
+    "anthropic_version": "vertex-2023-10-16",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
+async def test_vertex_wants_a_token_from_its_exchange(mock_anthropic: MockAnthropic, http):
+    refused = await http.post(
+        f"{_VERTEX}:rawPredict", json=_VERTEX_BODY, headers={"authorization": "Bearer x"}
+    )
+    exchange = await http.post(
+        "/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": "subject-1",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        },
+    )
+    token = exchange.json()["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    whole = await http.post(f"{_VERTEX}:rawPredict", json=_VERTEX_BODY, headers=headers)
+    streamed = await http.post(
+        f"{_VERTEX}:streamRawPredict", json=_VERTEX_BODY | {"stream": True}, headers=headers
+    )
+
+    assert refused.status_code == 401
+    assert token == google_access_token("subject-1")
+    assert whole.json()["content"] == [{"type": "text", "text": echo_text("hi")}]
+    assert next(name for name, _ in _events(streamed.text)) == "message_start"
+    predict = mock_anthropic.model_requests[-1]
+    assert (predict.kind, predict.project, predict.region, predict.model) == (
+        "vertex",
+        "proj-1",
+        "europe-west4",
+        "claude-sonnet-5-5",
+    )
+    assert predict.credential == token
+
+
 async def _read_stream(http: httpx.AsyncClient, into: list[str]) -> None:
     async with http.stream("POST", "/v1/messages", json=_BODY) as response:
         async for line in response.aiter_lines():
@@ -423,3 +570,16 @@ def test_stop_does_not_wait_for_open_streams():
         assert time.monotonic() - started < 2
         with pytest.raises(httpx.RemoteProtocolError):
             response.read()
+
+
+async def test_a_refused_subject_token_gets_no_access_token(mock_anthropic: MockAnthropic, http):
+    mock_anthropic.refuse_subject_token("revoked")
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": "revoked"}
+
+    response = await http.post("/token", data=form)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    headers = {"authorization": f"Bearer {google_access_token('revoked')}"}
+    refused = await http.post(f"{_VERTEX}:rawPredict", json=_VERTEX_BODY, headers=headers)
+    assert refused.status_code == 401

@@ -1,0 +1,1 @@
+"""The only package that starts Claude Code: its processes, their environment and what they read."""
