@@ -31,7 +31,7 @@ from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, Up
 from claude_code_api.logs import request_id_var
 from claude_code_api.messages_api import anthropic_error_body
 from claude_code_api.metrics import GatewayMetrics
-from claude_code_api.routes import admin, admin_site, api, messages, responses
+from claude_code_api.routes import admin, admin_credentials, admin_site, api, messages, responses
 from claude_code_api.routes import metrics as metrics_route
 from claude_code_api.runner import ClaudeRunner, RunnerStats
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
@@ -166,6 +166,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
     app.include_router(responses.router)
     app.include_router(metrics_route.router)
     app.include_router(admin.router)
+    app.include_router(admin_credentials.router)
     app.mount(admin_site.STATIC_PATH, admin_site.static_files(), name="static")
     _register_error_handlers(app)
     app.add_middleware(admin_site.AdminSiteGuard, settings=settings)

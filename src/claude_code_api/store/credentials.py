@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, cast
@@ -162,11 +163,18 @@ def decrypt_credential(row: CredentialRow, cipher: TokenCipher) -> UpstreamCrede
 
 
 class CredentialStore:
-    """Upstream credentials in the database, their secrets encrypted with `cipher`."""
+    """Upstream credentials in the database, their secrets encrypted with `cipher`.
 
-    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+    `on_change` is called after a rename, removal or change of state, so that a KeyStore forgets the
+    keys it cached with the old record (`KeyStore.credentials` passes its own).
+    """
+
+    def __init__(
+        self, database: Database, cipher: TokenCipher, on_change: Callable[[], None] | None = None
+    ) -> None:
         self._database = database
         self._cipher = cipher
+        self._on_change = on_change or (lambda: None)
 
     async def add_credential(self, given: CredentialInput) -> Credential:
         """Checks and stores a credential and returns its record.
@@ -221,9 +229,11 @@ class CredentialStore:
                     row.name = new
                     row.updated_at = datetime.now(UTC)
                     await session.flush()
-                return to_credential(row)
+                record = to_credential(row)
         except IntegrityError:
             raise _name_taken(new) from None
+        self._on_change()
+        return record
 
     async def remove_credential(self, name: str) -> Credential:
         """Deletes a credential that no unrevoked key ranks; the ranks of revoked keys go with it.
@@ -250,6 +260,7 @@ class CredentialStore:
             await session.execute(delete(KeyCredentialRow).where(KeyCredentialRow.credential_id == row.id))
             record = to_credential(row)
             await session.delete(row)
+        self._on_change()
         return record
 
     async def key_counts(self) -> dict[str, int]:
@@ -281,7 +292,9 @@ class CredentialStore:
             row.state_until = until
             row.updated_at = datetime.now(UTC)
             await session.flush()
-            return to_credential(row)
+            record = to_credential(row)
+        self._on_change()
+        return record
 
     def _fill_hint(self, row: CredentialRow) -> None:
         try:

@@ -37,6 +37,7 @@ from claude_code_api.store.credential_kinds import (
     validate_oauth_token,
 )
 from claude_code_api.store.credentials import (
+    CredentialStore,
     UpstreamCredential,
     decrypt_credential,
     new_credential_row,
@@ -173,6 +174,8 @@ class KeyStore:
         self._database = database
         self._cipher = cipher
         self._cache_seconds = cache_seconds
+        # The credentials keys run on; changing one here makes this store forget what it cached.
+        self.credentials = CredentialStore(database, cipher, on_change=self._forget_all)
         self._cache: dict[str, _CachedKey] = {}
         self._unknown: dict[str, float] = {}
         # Bumped by every local revocation or change, so a lookup that read before it is not cached.
@@ -294,6 +297,10 @@ class KeyStore:
                 if now - cached.stored_at < self._cache_seconds
             }
         self._cache[key_hash] = _CachedKey(credentials, now)
+
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._cache.clear()
 
     def _forget(self, key_id: str) -> None:
         self._generation += 1
