@@ -29,7 +29,16 @@ from claude_code_api.errors import GatewayError
 from claude_code_api.gateway import Gateway
 from claude_code_api.logs import request_id_var
 from claude_code_api.metrics import GatewayMetrics
-from claude_code_api.routes import admin, admin_site, chat, deps, messages, models, responses
+from claude_code_api.routes import (
+    admin,
+    admin_credentials,
+    admin_site,
+    chat,
+    deps,
+    messages,
+    models,
+    responses,
+)
 from claude_code_api.routes import metrics as metrics_route
 
 logger = logging.getLogger(__name__)
@@ -70,6 +79,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
     app.include_router(responses.router)
     app.include_router(metrics_route.router)
     app.include_router(admin.router)
+    app.include_router(admin_credentials.router)
     app.mount(admin_site.STATIC_PATH, admin_site.static_files(), name="static")
     _register_error_handlers(app)
     app.add_middleware(admin_site.AdminSiteGuard, settings=settings)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from claude_code_api import __version__
 from claude_code_api.app import create_app
+from claude_code_api.cli_credentials import credentials, read_secret
 from claude_code_api.config import ConfigurationError, Settings, load_settings
 from claude_code_api.doctor import Status, diagnose
 from claude_code_api.errors import GatewayError
@@ -40,6 +41,7 @@ from claude_code_api.security.certs import (
 )
 from claude_code_api.security.data_dir import DataDirError, secure_data_dir
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
+from claude_code_api.store.credential_kinds import parse_ranks
 from claude_code_api.store.database import Database, normalize_database_url
 from claude_code_api.store.keys import BUDGET_PERIODS, ApiKey, KeyLimits, KeyStore
 from claude_code_api.store.verifier import open_secret
@@ -275,7 +277,9 @@ def generate_certs(hosts: tuple[str, ...], days: int, if_missing: bool) -> None:
     )
 
 
-# --- keys ----------------------------------------------------------------------------------------
+# --- credentials and keys --------------------------------------------------------------------------
+
+main.add_command(credentials)
 
 
 @main.group()
@@ -462,48 +466,99 @@ def _describe_limits(record: ApiKey) -> str:
     return "Limits: " + ("; ".join(limits) if limits else "none")
 
 
+def _describe_ranks(record: ApiKey) -> str:
+    """The key's credentials, best rank first: `a,b > c`."""
+    return " > ".join(",".join(rank) for rank in record.credential_ranks) or "-"
+
+
+_CREDENTIAL_OPTION = click.option(
+    "--credential",
+    "credential_ranks",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="A rank of credentials the key runs on, best first: one option per rank, commas between "
+    "credentials of equal rank (see `credentials list`).",
+)
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="A name that says who or what uses the key.")
+@_CREDENTIAL_OPTION
 @click.option(
     "--oauth-token",
     envvar="CLAUDE_CODE_OAUTH_TOKEN",
-    help="The Claude OAuth token (sk-ant-oat01-...) the key runs with; default: CLAUDE_CODE_OAUTH_TOKEN.",
+    help="Without --credential: a Claude OAuth token (sk-ant-oat01-...) for a subscription credential "
+    "of the key's own; default: CLAUDE_CODE_OAUTH_TOKEN.",
+)
+@click.option(
+    "--oauth-token-file", metavar="PATH", help="Reads --oauth-token from PATH ('-': standard input)."
 )
 @_limit_options
-def create_key(name: str, oauth_token: str | None, **options: Any) -> None:
+@click.pass_context
+def create_key(
+    ctx: click.Context,
+    /,
+    name: str,
+    credential_ranks: tuple[str, ...],
+    oauth_token: str | None,
+    oauth_token_file: str | None,
+    **options: Any,
+) -> None:
     """Creates an API key and prints it once."""
     settings = _settings()
-    if not oauth_token:
+    from_environment = ctx.get_parameter_source("oauth_token") is click.core.ParameterSource.ENVIRONMENT
+    if credential_ranks and from_environment:
+        oauth_token = None
+    oauth_token = read_secret("oauth-token", oauth_token, oauth_token_file)
+    if credential_ranks and oauth_token:
+        raise click.ClickException("Give --credential or --oauth-token, not both.")
+    if not credential_ranks and not oauth_token:
         raise click.ClickException(
-            "Invalid OAuth token: none given. Pass --oauth-token or set CLAUDE_CODE_OAUTH_TOKEN "
-            "(`claude setup-token` prints a long-lived one)."
+            "Invalid OAuth token: none given. Pass --credential NAME, or --oauth-token or set "
+            "CLAUDE_CODE_OAUTH_TOKEN (`claude setup-token` prints a long-lived one)."
         )
     limits = _limits_from_options(options)
-    record, api_key = _with_key_store(settings, lambda store: store.create_key(name, oauth_token, **limits))
+    ranks = _parse_ranks(credential_ranks) if credential_ranks else None
+    record, api_key = _with_key_store(
+        settings,
+        lambda store: store.create_key(name, None if ranks else oauth_token, credentials=ranks, **limits),
+    )
     click.echo(f"Created key {record.id} ({record.name}). {_describe_limits(record)}.")
+    click.echo(f"Credentials: {_describe_ranks(record)}.")
     click.echo("The key is shown only this once:")
     click.echo(api_key)
 
 
 @keys.command("update")
 @click.argument("key_id")
+@_CREDENTIAL_OPTION
 @_limit_options
-def update_key(key_id: str, **options: Any) -> None:
-    """Changes the limits of a key; options left out stay as they are."""
+def update_key(key_id: str, credential_ranks: tuple[str, ...], **options: Any) -> None:
+    """Changes the limits of a key, or its credentials (all ranks at once); options left out stay as
+    they are."""
     limits = _limits_from_options(options)
-    if not limits:
-        raise click.ClickException("Nothing to change: give at least one limit (see --help).")
-    record = _with_key_store(_settings(), lambda store: store.update_key(key_id, **limits))
+    ranks = _parse_ranks(credential_ranks) if credential_ranks else None
+    if not limits and ranks is None:
+        raise click.ClickException("Nothing to change: give at least one limit or --credential (see --help).")
+    record = _with_key_store(_settings(), lambda store: store.update_key(key_id, credentials=ranks, **limits))
     if record is None:
         raise click.ClickException(f"No key with id {key_id}.")
     click.echo(f"Updated key {record.id} ({record.name}). {_describe_limits(record)}.")
+    click.echo(f"Credentials: {_describe_ranks(record)}.")
+
+
+def _parse_ranks(values: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    try:
+        return parse_ranks(values)
+    except GatewayError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @keys.command("list")
 def list_keys() -> None:
     """Lists every key: id, name, prefix, created, last used, status."""
     records = _with_key_store(_settings(), lambda store: store.list_keys())
-    rows = [("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "STATUS", "TOKEN")]
+    rows = [("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "STATUS", "TOKEN", "CREDENTIALS")]
     rows += [
         (
             r.id,
@@ -513,6 +568,7 @@ def list_keys() -> None:
             _when(r.last_used_at),
             "revoked" if r.revoked_at else "expired" if not r.is_active else "active",
             r.token_health.summary,
+            _describe_ranks(r),
         )
         for r in records
     ]

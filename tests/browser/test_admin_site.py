@@ -268,3 +268,53 @@ def test_pages_fit_a_phone_screen(chromium: Browser, served: ServedGateway, tmp_
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     finally:
         context.close()
+
+
+def test_add_credentials_and_make_a_key_on_two_ranks(context: BrowserContext, own_server: ServedGateway):
+    # A server of its own: the chat below leaves warm Claude processes, which the shared server's check
+    # after each test would count as left over.
+    served = own_server
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, served)
+    expect(page).to_have_url(f"{served.admin_url}/")
+
+    page.get_by_role("link", name="Credentials", exact=True).click()
+    page.get_by_role("link", name="Add credential").click()
+    expect(page.get_by_text("for its subscriber's own use")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("browser-sub")
+    page.get_by_label("OAuth token").fill(make_oauth_token())
+    page.get_by_role("button", name="Add credential").click()
+    expect(page.get_by_role("status")).to_contain_text("Credential browser-sub added")
+
+    page.get_by_role("link", name="Add credential").click()
+    page.get_by_role("link", name="Claude Console API key").click()
+    page.get_by_label("Name", exact=True).fill("browser-console")
+    page.get_by_label("Console API key").fill("not-a-console-key")
+    page.get_by_role("button", name="Add credential").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was stored")
+    page.get_by_label("Console API key").fill("sk-ant-api03-" + "b" * 40 + "4444")
+    page.get_by_role("button", name="Add credential").click()
+    row = page.locator("tr", has_text="browser-console")
+    expect(row).to_contain_text("…4444")
+    expect(page.locator("body")).not_to_contain_text("bbbbbbbb")
+
+    page.get_by_role("link", name="New key").click()
+    page.get_by_label("Key name").fill("two-ranks")
+    page.locator("summary", has_text="Credentials").click()
+    page.locator('select[name="rank.browser-sub"]').select_option("1")
+    page.locator('select[name="rank.browser-console"]').select_option("2")
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.get_by_role("heading", name="Your new API key")).to_be_visible()
+    api_key = page.get_by_role("textbox", name="New API key").input_value()
+
+    # Rank 1 is the subscription, which answers as every key's token did.
+    assert chat(served, api_key, "Hello on two ranks") == "Echo: Hello on two ranks"
+    page.get_by_role("link", name="Keys", exact=True).click()
+    page.locator("tr", has_text="two-ranks").get_by_role("link", name="two-ranks", exact=True).click()
+    ranks = page.locator("[data-ranks] li")
+    expect(ranks).to_have_count(2)
+    expect(ranks.nth(0)).to_have_text("browser-sub")
+    expect(ranks.nth(1)).to_have_text("browser-console")
+    assert errors == []

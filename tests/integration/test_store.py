@@ -32,7 +32,7 @@ from claude_code_api.store.database import (
     alembic_config,
     normalize_database_url,
 )
-from claude_code_api.store.keys import ApiKey, KeyCredentials, KeyStore
+from claude_code_api.store.keys import ApiKey, KeyStore
 from claude_code_api.store.tables import ApiKeyRow, Base
 from claude_code_api.store.usage import UsageBucket, UsageRecord, UsageStore, UsageTotals
 from tests.factories import FAKE_OAUTH_TOKEN, make_cipher, make_key_store, make_oauth_token
@@ -161,7 +161,6 @@ async def test_session_rolls_back_when_its_block_raises(database):
                     name="never",
                     key_hash=hash_api_key(generate_api_key()),
                     key_prefix="sk-x…",
-                    oauth_token_encrypted="x",
                     created_at=T0,
                 )
             )
@@ -202,7 +201,9 @@ async def test_created_key_authenticates_with_its_token(database):
     assert record.last_used_at is None
     assert record.revoked_at is None
     credentials = await store.authenticate(full_key)
-    assert credentials == KeyCredentials(key=record, oauth_token=FAKE_OAUTH_TOKEN)
+    assert credentials is not None
+    assert credentials.key == record
+    assert credentials.oauth_token == FAKE_OAUTH_TOKEN
 
 
 async def test_neither_full_key_nor_token_is_stored_in_clear(database, database_url):

@@ -1,5 +1,5 @@
 """The admin site's routes: login, token exchange, key dashboard, a key's page and limits, revoke, logout,
-and a JSON API for scripts.
+and a JSON API for scripts. The credential pages are in `admin_credentials.py`.
 
 Pages are rendered on the server and work without JavaScript; `static/admin.js` only adds copy buttons,
 live filtering and an in-page revoke confirmation. `routes/admin_site.py` holds what they share: state,
@@ -9,6 +9,7 @@ the usage chart are pure modules beside it (`admin_schemas.py`, `admin_limits.py
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ from claude_code_api.errors import (
 )
 from claude_code_api.gateway import Gateway
 from claude_code_api.routes.admin_chart import build_chart, chart_range, range_links
+from claude_code_api.routes.admin_credential_forms import (
+    MAX_RANKS,
+    SUBSCRIPTION_TERMS,
+    rank_choices,
+    read_rank_form,
+)
 from claude_code_api.routes.admin_limits import LIMIT_FIELDS, LimitsForm, read_limits_form
 from claude_code_api.routes.admin_schemas import (
     ApiKeyCreate,
@@ -286,10 +293,10 @@ async def _read_form(request: Request) -> ImmutableMultiDict[str, str]:
 
 
 @router.get("/")
-async def exchange_form(request: Request, session: PageSession) -> Response:
+async def exchange_form(request: Request, session: PageSession, gateway: GatewayDep) -> Response:
     if session is None:
         return _login_redirect(request)
-    return _exchange_page(request, session)
+    return await _exchange_page(request, session, gateway)
 
 
 @router.post("/")
@@ -301,33 +308,44 @@ async def exchange_submit(
     form = await _read_form(request)
     _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
     name = form.get("name", "")
+    page = functools.partial(_exchange_page, request, session, gateway, 400, name=name)
     limits_form, limits = read_limits_form(form, None, datetime.now(UTC))
     if limits_form.errors:
-        return _exchange_page(request, session, 400, name=name, limits_form=limits_form)
+        return await page(limits_form=limits_form)
+    ranks: tuple[tuple[str, ...], ...] = ()
+    token = form.get("oauth_token", "")
     try:
-        record, api_key = await gateway.keys.create_key(name, form.get("oauth_token", ""), **limits)
+        ranks = read_rank_form(form)
+        if ranks and token.strip():
+            raise InvalidRequestError(
+                "Paste a subscription's token or choose credentials, not both.", param="credentials"
+            )
+        if ranks:
+            record, api_key = await gateway.keys.create_key(name, credentials=ranks, **limits)
+        else:
+            record, api_key = await gateway.keys.create_key(name, token, **limits)
     except InvalidOAuthTokenError as exc:
-        return _exchange_page(
-            request, session, 400, name=name, token_error=exc.message, limits_form=limits_form
-        )
+        return await page(token_error=exc.message, limits_form=limits_form)
     except InvalidRequestError as exc:
         if exc.param in LIMIT_FIELDS:
-            limits_form = limits_form.with_error(exc.param, exc.message)
-            return _exchange_page(request, session, 400, name=name, limits_form=limits_form)
-        return _exchange_page(
-            request, session, 400, name=name, name_error=exc.message, limits_form=limits_form
-        )
-    return _exchange_page(request, session, created=record, api_key=api_key)
+            return await page(limits_form=limits_form.with_error(exc.param, exc.message))
+        if exc.param == "credentials":
+            return await page(credentials_error=exc.message, ranks=ranks, limits_form=limits_form)
+        return await page(name_error=exc.message, limits_form=limits_form)
+    return await _exchange_page(request, session, gateway, created=record, api_key=api_key)
 
 
-def _exchange_page(
+async def _exchange_page(
     request: Request,
     session: AdminSession,
+    gateway: Gateway,
     status: int = 200,
     *,
     name: str = "",
     token_error: str | None = None,
     name_error: str | None = None,
+    credentials_error: str | None = None,
+    ranks: tuple[tuple[str, ...], ...] = (),
     limits_form: LimitsForm | None = None,
     created: ApiKey | None = None,
     api_key: str | None = None,
@@ -346,6 +364,11 @@ def _exchange_page(
         api_key=api_key,
         api_base_url=_api_base_url(request, site.settings),
         setup_token_docs_url=SETUP_TOKEN_DOCS_URL,
+        credentials_error=credentials_error,
+        ranks=ranks,
+        choices=rank_choices(await gateway.keys.credentials.list_credentials(), ranks),
+        max_ranks=MAX_RANKS,
+        subscription_terms=SUBSCRIPTION_TERMS,
     )
 
 
@@ -394,6 +417,8 @@ async def key_page(request: Request, key_id: str, session: PageSession, gateway:
         spent=spent,
         resets_at=resets_at,
         saved=request.query_params.get("saved") == "limits",
+        credentials_saved=request.query_params.get("saved") == "credentials",
+        ranks=key.credential_ranks,
         **await _usage_chart(request, gateway, key.id),
     )
 

@@ -1,6 +1,7 @@
 """KeyStore: creates, authenticates, lists, updates and revokes API keys; returns records, not rows.
 
-A key's OAuth token is stored encrypted; the full API key is returned once and only its hash kept.
+A key runs on upstream credentials in ranks (store/credentials.py), whose secrets are stored encrypted;
+the full API key is returned once and only its hash kept.
 Successful lookups may be cached in this process for `cache_seconds` (the gateway uses one second): a
 key revoked or changed here is forgotten at once, one revoked by another instance within that time.
 """
@@ -8,16 +9,18 @@ key revoked or changed here is forgotten at once, one revoked by another instanc
 from __future__ import annotations
 
 import math
-import re
 import time
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict, Unpack
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from claude_code_api import catalog
-from claude_code_api.errors import InvalidOAuthTokenError, InvalidRequestError, ModelNotFoundError
+from claude_code_api.errors import ClaudeUnavailableError, InvalidRequestError, ModelNotFoundError
 from claude_code_api.security.apikeys import (
     generate_api_key,
     generate_key_id,
@@ -27,18 +30,29 @@ from claude_code_api.security.apikeys import (
     verify_api_key,
 )
 from claude_code_api.security.encryption import TokenCipher
+from claude_code_api.store.credential_kinds import (
+    CredentialOptions,
+    CredentialSecrets,
+    ValidCredential,
+    validate_oauth_token,
+)
+from claude_code_api.store.credentials import (
+    CredentialStore,
+    UpstreamCredential,
+    decrypt_credential,
+    new_credential_row,
+)
 from claude_code_api.store.database import Database
-from claude_code_api.store.tables import ApiKeyRow
+from claude_code_api.store.tables import ApiKeyRow, CredentialRow, KeyCredentialRow
 
-OAUTH_TOKEN_PREFIX = "sk-ant-oat01-"
+# `keys create --oauth-token` and revision 0004 name a key's own subscription so.
+KEY_SUBSCRIPTION_SUFFIX = "-subscription"
 NAME_MAX_CHARS = 100
 UPSTREAM_ERROR_MAX_CHARS = 1_000
 BUDGET_PERIODS = ("day", "week", "month")
 # Revocation on another instance takes effect within this time; see the module docstring.
 KEY_CACHE_SECONDS = 1.0
 _KEY_CACHE_MAX_ENTRIES = 10_000
-
-_OAUTH_TOKEN_PATTERN = re.compile(re.escape(OAUTH_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+")
 
 
 class KeyLimits(TypedDict, total=False):
@@ -76,6 +90,8 @@ class ApiKey:
     last_upstream_success_at: datetime | None
     last_upstream_error_at: datetime | None
     last_upstream_error: str | None
+    # The names of the key's credentials, best rank first; names of one rank in name order.
+    credential_ranks: tuple[tuple[str, ...], ...] = ()
 
     @property
     def token_health(self) -> TokenHealth:
@@ -118,10 +134,28 @@ def token_health(key: ApiKey) -> TokenHealth:
 
 @dataclass(frozen=True)
 class KeyCredentials:
-    """An authenticated key and the OAuth token to run Claude with; its repr omits the token."""
+    """An authenticated key and its credentials in ranks, decrypted; its repr shows no secret."""
 
     key: ApiKey
-    oauth_token: str = field(repr=False)
+    ranks: tuple[tuple[UpstreamCredential, ...], ...]
+
+    @property
+    def oauth_token(self) -> str:
+        """The OAuth token of the key's best-ranked subscription.
+
+        Kept so that code written for one subscription per key runs unchanged until the runner
+        routes over credentials (issue 17, items 3-5). Raises ClaudeUnavailableError for a key whose
+        credentials include no subscription, which that code cannot run.
+        """
+        for rank in self.ranks:
+            for credential in rank:
+                if credential.kind == "subscription" and credential.secrets.oauth_token is not None:
+                    return credential.secrets.oauth_token
+        kinds = sorted({credential.kind for rank in self.ranks for credential in rank})
+        raise ClaudeUnavailableError(
+            f"This key runs on {', '.join(kinds) or 'no'} credentials, which this version of the "
+            "gateway cannot run yet: only subscription credentials answer for now."
+        )
 
 
 @dataclass(frozen=True)
@@ -140,36 +174,63 @@ class KeyStore:
         self._database = database
         self._cipher = cipher
         self._cache_seconds = cache_seconds
+        # The credentials keys run on; changing one here makes this store forget what it cached.
+        self.credentials = CredentialStore(database, cipher, on_change=self._forget_all)
         self._cache: dict[str, _CachedKey] = {}
         self._unknown: dict[str, float] = {}
         # Bumped by every local revocation or change, so a lookup that read before it is not cached.
         self._generation = 0
 
     async def create_key(
-        self, name: str, oauth_token: str, **limits: Unpack[KeyLimits]
+        self,
+        name: str,
+        oauth_token: str | None = None,
+        *,
+        credentials: Sequence[Sequence[str]] | None = None,
+        **limits: Unpack[KeyLimits],
     ) -> tuple[ApiKey, str]:
         """Stores a new key and returns its record and the full key, which is not kept anywhere.
 
-        Raises InvalidOAuthTokenError for a token that is not a Claude OAuth token, and
-        InvalidRequestError for an empty or overlong name or an invalid limit.
+        The key runs on `credentials`, names in ranks (best first), or on `oauth_token`, for which a
+        subscription credential named `<key id>-subscription` is created. Raises
+        InvalidOAuthTokenError for a token that is not a Claude OAuth token, and InvalidRequestError
+        for an empty or overlong name, an invalid limit, both or neither of token and credentials, or
+        a credential name that is unknown; nothing is stored then.
         """
         name = _validate_name(name)
-        oauth_token = _validate_oauth_token(oauth_token)
+        if (oauth_token is None) == (credentials is None):
+            raise InvalidRequestError(
+                "Give a key either a subscription's OAuth token or credentials in ranks.",
+                param="credentials",
+            )
+        ranks = _validate_ranks(credentials) if credentials is not None else ()
+        token = validate_oauth_token(oauth_token) if oauth_token is not None else None
         _validate_limits(limits)
         full_key = generate_api_key()
+        now = datetime.now(UTC)
         row = ApiKeyRow(
             id=generate_key_id(),
             name=name,
             key_hash=hash_api_key(full_key),
             key_prefix=key_prefix(full_key),
-            oauth_token_encrypted=self._cipher.encrypt(oauth_token),
-            created_at=datetime.now(UTC),
+            created_at=now,
             **limits,
         )
         async with self._database.session() as session:
+            if token is not None:
+                own = ValidCredential(
+                    name=row.id + KEY_SUBSCRIPTION_SUFFIX,
+                    kind="subscription",
+                    secrets=CredentialSecrets(oauth_token=token),
+                    options=CredentialOptions(),
+                )
+                credential_row = new_credential_row(own, self._cipher, now)
+                session.add(credential_row)
+                ranks = ((credential_row.name,),)
             session.add(row)
             await session.flush()
-            return _to_record(row), full_key
+            await _set_ranks(session, row.id, ranks)
+            return _to_record(row, ranks), full_key
 
     async def authenticate(self, full_key: str) -> KeyCredentials | None:
         """Returns the key's credentials, or None when the key is unknown, revoked or expired.
@@ -220,9 +281,12 @@ class KeyStore:
             # time so that it never rests on how a database compares strings.
             if not verify_api_key(full_key, row.key_hash):
                 return None
-            record = _to_record(row)
-            encrypted_token = row.oauth_token_encrypted
-        return KeyCredentials(key=record, oauth_token=self._cipher.decrypt(encrypted_token))
+            ranked = (await _credential_rows(session, [row.id])).get(row.id, [])
+            record = _to_record(row, _names(ranked))
+        return KeyCredentials(key=record, ranks=self._decrypt(ranked))
+
+    def _decrypt(self, ranked: list[list[CredentialRow]]) -> tuple[tuple[UpstreamCredential, ...], ...]:
+        return tuple(tuple(decrypt_credential(row, self._cipher) for row in rank) for rank in ranked)
 
     def _remember(self, key_hash: str, credentials: KeyCredentials) -> None:
         now = time.monotonic()
@@ -234,6 +298,10 @@ class KeyStore:
             }
         self._cache[key_hash] = _CachedKey(credentials, now)
 
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._cache.clear()
+
     def _forget(self, key_id: str) -> None:
         self._generation += 1
         self._cache = {
@@ -243,29 +311,32 @@ class KeyStore:
         }
 
     async def active_credentials(self) -> list[KeyCredentials]:
-        """Returns every active key with its decrypted token, for checks an operator asks for."""
+        """Returns every active key with its decrypted credentials, for checks an operator asks for."""
         async with self._database.session() as session:
-            rows = await session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))
-            loaded = [(_to_record(row), row.oauth_token_encrypted) for row in rows]
+            rows = list(await session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))))
+            ranked = await _credential_rows(session, [row.id for row in rows])
+            loaded = [
+                (_to_record(row, _names(ranked.get(row.id, []))), ranked.get(row.id, [])) for row in rows
+            ]
         return [
-            KeyCredentials(key=record, oauth_token=self._cipher.decrypt(token))
-            for record, token in loaded
+            KeyCredentials(key=record, ranks=self._decrypt(credential_rows))
+            for record, credential_rows in loaded
             if record.is_active
         ]
 
     async def list_keys(self) -> list[ApiKey]:
         """Returns every key, revoked ones included, newest first."""
         async with self._database.session() as session:
-            rows = await session.scalars(
-                select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id)
+            rows = list(
+                await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id))
             )
-            return [_to_record(row) for row in rows]
+            ranked = await _credential_rows(session, None)
+            return [_to_record(row, _names(ranked.get(row.id, []))) for row in rows]
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         """Returns the key with this public id, or None."""
         async with self._database.session() as session:
-            row = await session.get(ApiKeyRow, key_id)
-            return None if row is None else _to_record(row)
+            return await _record(session, key_id)
 
     async def revoke_key(self, key_id_or_full_key: str) -> ApiKey | None:
         """Revokes a key named by its public id or by the full key; returns it, or None if unknown.
@@ -285,20 +356,33 @@ class KeyStore:
                 .where(where, ApiKeyRow.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-            row = await session.scalar(select(ApiKeyRow).where(where))
-            record = None if row is None else _to_record(row)
+            key_id = await session.scalar(select(ApiKeyRow.id).where(where))
+            record = None if key_id is None else await _record(session, key_id)
         if record is not None:
             self._forget(record.id)
         return record
 
-    async def update_key(self, key_id: str, **limits: Unpack[KeyLimits]) -> ApiKey | None:
-        """Changes the given limits of a key and returns it, or None if the key is unknown."""
+    async def update_key(
+        self,
+        key_id: str,
+        *,
+        credentials: Sequence[Sequence[str]] | None = None,
+        **limits: Unpack[KeyLimits],
+    ) -> ApiKey | None:
+        """Changes the given limits of a key, and its credentials when given (names in ranks, best
+        first, replacing the ranks it had); returns it, or None if the key is unknown.
+
+        Raises InvalidRequestError for an invalid limit or an unknown credential; nothing changes then.
+        """
         _validate_limits(limits)
+        ranks = _validate_ranks(credentials) if credentials is not None else None
         async with self._database.session() as session:
             if limits:
                 await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(**limits))
-            row = await session.get(ApiKeyRow, key_id)
-            record = None if row is None else _to_record(row)
+            if ranks is not None and await session.get(ApiKeyRow, key_id) is not None:
+                await session.execute(delete(KeyCredentialRow).where(KeyCredentialRow.key_id == key_id))
+                await _set_ranks(session, key_id, ranks)
+            record = await _record(session, key_id)
         self._forget(key_id)
         return record
 
@@ -338,15 +422,72 @@ def _validate_name(name: str) -> str:
     return name
 
 
-def _validate_oauth_token(token: str) -> str:
-    token = token.strip()
-    if not token.startswith(OAUTH_TOKEN_PREFIX):
-        raise InvalidOAuthTokenError()
-    if _OAUTH_TOKEN_PATTERN.fullmatch(token) is None:
-        raise InvalidOAuthTokenError(
-            "it should continue with letters, digits, '-' and '_' only; was it copied whole?"
+def _validate_ranks(credentials: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    ranks: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for rank in credentials:
+        names = tuple(sorted({name.strip() for name in rank if name.strip()}))
+        if not names:
+            continue
+        for name in names:
+            if name in seen:
+                raise InvalidRequestError(
+                    f"Credential '{name}' is ranked twice; give each credential one rank.",
+                    param="credentials",
+                )
+            seen.add(name)
+        ranks.append(names)
+    if not ranks:
+        raise InvalidRequestError("A key needs at least one credential.", param="credentials")
+    return tuple(ranks)
+
+
+async def _set_ranks(session: AsyncSession, key_id: str, ranks: tuple[tuple[str, ...], ...]) -> None:
+    """Ranks the named credentials for the key; InvalidRequestError naming any that is unknown."""
+    names = [name for rank in ranks for name in rank]
+    rows = await session.execute(
+        select(CredentialRow.name, CredentialRow.id).where(CredentialRow.name.in_(names))
+    )
+    found = {name: credential_id for name, credential_id in rows}
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        raise InvalidRequestError(
+            f"No credential named {', '.join(repr(name) for name in unknown)}: add it first "
+            "(credentials add), or see `credentials list`.",
+            param="credentials",
         )
-    return token
+    for number, rank in enumerate(ranks, start=1):
+        for name in rank:
+            session.add(KeyCredentialRow(key_id=key_id, credential_id=found[name], rank=number))
+    await session.flush()
+
+
+async def _credential_rows(
+    session: AsyncSession, key_ids: list[str] | None
+) -> dict[str, list[list[CredentialRow]]]:
+    """The credentials of the keys (of every key for None) grouped in ranks, best first."""
+    query = (
+        select(KeyCredentialRow.key_id, KeyCredentialRow.rank, CredentialRow)
+        .join(CredentialRow, CredentialRow.id == KeyCredentialRow.credential_id)
+        .order_by(KeyCredentialRow.key_id, KeyCredentialRow.rank, CredentialRow.name)
+    )
+    if key_ids is not None:
+        query = query.where(KeyCredentialRow.key_id.in_(key_ids))
+    grouped: dict[str, dict[int, list[CredentialRow]]] = defaultdict(dict)
+    for key_id, rank, credential in await session.execute(query):
+        grouped[key_id].setdefault(rank, []).append(credential)
+    return {key_id: [ranks[rank] for rank in sorted(ranks)] for key_id, ranks in grouped.items()}
+
+
+def _names(ranked: list[list[CredentialRow]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(row.name for row in rank) for rank in ranked)
+
+
+async def _record(session: AsyncSession, key_id: str) -> ApiKey | None:
+    row = await session.get(ApiKeyRow, key_id)
+    if row is None:
+        return None
+    return _to_record(row, _names((await _credential_rows(session, [key_id])).get(key_id, [])))
 
 
 def _validate_limits(limits: KeyLimits) -> None:
@@ -390,7 +531,7 @@ def _validate_models(models: list[str]) -> None:
             ) from None
 
 
-def _to_record(row: ApiKeyRow) -> ApiKey:
+def _to_record(row: ApiKeyRow, ranks: tuple[tuple[str, ...], ...]) -> ApiKey:
     return ApiKey(
         id=row.id,
         name=row.name,
@@ -407,4 +548,5 @@ def _to_record(row: ApiKeyRow) -> ApiKey:
         last_upstream_success_at=row.last_upstream_success_at,
         last_upstream_error_at=row.last_upstream_error_at,
         last_upstream_error=row.last_upstream_error,
+        credential_ranks=ranks,
     )

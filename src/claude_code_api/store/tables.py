@@ -1,4 +1,5 @@
-"""SQLAlchemy tables: API keys, their usage records, admin sessions and the store's own metadata.
+"""SQLAlchemy tables: API keys, upstream credentials and their ranks, usage records, admin sessions and the
+store's own metadata.
 
 Every timestamp is stored and returned as a timezone-aware UTC datetime, on SQLite as on PostgreSQL.
 """
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -68,7 +70,6 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     key_prefix: Mapped[str] = mapped_column(String(32))
-    oauth_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -126,3 +127,45 @@ class StoreMetadataRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class CredentialRow(Base):
+    """One upstream credential (store/credential_kinds.py); created by revision 0004."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The main secret alone (so that revision 0003 could move a key's encrypted token here unread),
+    # and the kind's other secrets as an encrypted JSON object, or None.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    extra_secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    # The main secret's last four characters; None until the store, which holds the cipher, fills it.
+    secret_hint: Mapped[str | None] = mapped_column(String(8))
+
+    region: Mapped[str | None] = mapped_column(String(200))
+    project: Mapped[str | None] = mapped_column(String(200))
+    resource: Mapped[str | None] = mapped_column(String(200))
+    base_url: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    opus_model: Mapped[str | None] = mapped_column(String(200))
+    sonnet_model: Mapped[str | None] = mapped_column(String(200))
+    haiku_model: Mapped[str | None] = mapped_column(String(200))
+    allow_extra_usage: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    state_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class KeyCredentialRow(Base):
+    """A key's credential and its rank (1 first; equal ranks share); created by revision 0004."""
+
+    __tablename__ = "key_credentials"
+
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id"), primary_key=True, index=True)
+    rank: Mapped[int] = mapped_column(Integer)

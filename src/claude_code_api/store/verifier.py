@@ -23,7 +23,7 @@ from claude_code_api.security.encryption import (
     secret_file_path,
 )
 from claude_code_api.store.database import Database
-from claude_code_api.store.tables import ApiKeyRow, StoreMetadataRow
+from claude_code_api.store.tables import ApiKeyRow, CredentialRow, StoreMetadataRow
 
 VERIFIER_NAME = "secret_verifier"
 _VERIFIER_TEXT = "claude-code-api secret verifier v1"
@@ -127,9 +127,7 @@ async def _check_or_write(database: Database, cipher: TokenCipher, write: bool) 
             logger.warning("The key store has no active keys: it now takes the secret in force")
             row.value = cipher.encrypt(_VERIFIER_TEXT)
             return True
-        token = await session.scalar(
-            select(ApiKeyRow.oauth_token_encrypted).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
-        )
+        token = await session.scalar(select(CredentialRow.secret_encrypted).limit(1))
         if token is not None and not _decrypts(cipher, token):
             return False
         if not write:
