@@ -44,7 +44,7 @@ from _harness import (
 )
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage, StreamEvent, query
 
-from claude_code_api.claude.process import INHERITED_VARIABLES, bundled_cli_path
+from claude_code_api.claude.options import INHERITED_VARIABLES, bundled_cli_path
 
 MODEL = "sonnet"
 SYSTEM_PROMPT = "Answer in one short paragraph."

@@ -133,11 +133,17 @@ class Settings(BaseSettings):
         1,
         ge=0,
         le=16,
-        description="Claude processes kept started ahead of need per key token and options, and "
-        "after an answer for the conversation's next turn; 0 starts a new one per request.",
+        description="Spare Claude processes started ahead of need per key token and options while "
+        "none of theirs is idle; 0 also ends each process after its answer (a new one per request).",
     )
     warm_idle_seconds: float = Field(
         300.0, gt=0, description="Seconds an idle Claude process is kept before it is retired."
+    )
+    tool_call_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a Claude process waits inside a client's function calls for the request "
+        "that brings their results before it is ended.",
     )
     max_claude_processes: int | None = Field(
         None,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeRequest
-from claude_code_api.claude.process import bundled_cli_path, bundled_cli_version
+from claude_code_api.claude.options import bundled_cli_path, bundled_cli_version
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, SecretKeyError

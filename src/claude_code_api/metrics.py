@@ -166,11 +166,12 @@ class _RunnerCollector:
             return
         processes = GaugeMetricFamily(
             f"{NAMESPACE}_claude_processes",
-            "Claude Code processes: running a request, or warm and idle in the pool.",
+            "Claude Code processes: running a request, idle in the pool, parked inside a client's "
+            "function calls, or starting.",
             labels=["state"],
         )
-        processes.add_metric(["running"], stats.running)
-        processes.add_metric(["warm_idle"], stats.warm_idle)
+        for state in ("running", "idle", "parked", "starting"):
+            processes.add_metric([state], getattr(stats, state))
         yield processes
         yield GaugeMetricFamily(
             f"{NAMESPACE}_claude_queue_length",
@@ -182,8 +183,19 @@ class _RunnerCollector:
             "Most Claude Code processes alive at once (running, idle or starting).",
             value=stats.process_limit,
         )
-        yield CounterMetricFamily(
-            f"{NAMESPACE}_claude_processes_started",
-            "Claude Code processes started since the gateway started, spares included.",
-            value=stats.started,
-        )
+        for name, value, what in (
+            ("processes_started", stats.started, "Claude Code processes started, spares included."),
+            ("process_reuses", stats.reused, "Requests answered by a live process that had answered before."),
+            ("conversation_resets", stats.resets, "Exchanges rewound out of live processes' conversations."),
+            (
+                "tool_call_parks",
+                stats.parks,
+                "Answers that ended at client function calls, their process waiting.",
+            ),
+            (
+                "tool_call_resumes",
+                stats.resumes,
+                "Requests whose tool results went to the process waiting for them.",
+            ),
+        ):
+            yield CounterMetricFamily(f"{NAMESPACE}_claude_{name}", what, value=value)

@@ -147,13 +147,13 @@ def test_process_gauges_follow_the_runner(metered_gateway: GatewayServer) -> Non
     gateway = metered_gateway.gateway
     assert gateway is not None
     deadline = time.monotonic() + 10
-    while gateway.runner.stats().warm_idle < 1:
+    while gateway.runner.stats().idle < 1:
         assert time.monotonic() < deadline, "no warm process was kept"
         time.sleep(0.02)
     stats = gateway.runner.stats()
     found = parse(scrape(metered_gateway.url).text)
     assert found[("claude_code_api_claude_processes", _labels(state="running"))] == stats.running
-    assert found[("claude_code_api_claude_processes", _labels(state="warm_idle"))] == stats.warm_idle
+    assert found[("claude_code_api_claude_processes", _labels(state="idle"))] == stats.idle
     assert found[("claude_code_api_claude_queue_length", ())] == stats.queued
     assert found[("claude_code_api_claude_process_limit", ())] == stats.process_limit >= 1
     assert found[("claude_code_api_claude_processes_started_total", ())] == stats.started >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -9,7 +11,19 @@ from claude_code_api.answer.events import ClaudeUsage, RunReport
 from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.metrics import GatewayMetrics
 
-STATS = RunnerStats(running=3, warm_idle=2, queued=5, process_limit=8, started=11)
+STATS = RunnerStats(
+    running=3,
+    idle=2,
+    parked=1,
+    starting=0,
+    queued=5,
+    process_limit=8,
+    started=11,
+    reused=7,
+    resets=4,
+    parks=2,
+    resumes=1,
+)
 USAGE = ClaudeUsage(input_tokens=21, output_tokens=7, cache_creation_tokens=2, cache_read_tokens=3)
 
 
@@ -80,11 +94,16 @@ def test_the_runner_gauges_are_read_at_scrape_time() -> None:
     metrics = GatewayMetrics(lambda: current[0])
     found = samples(metrics)
     assert found[("claude_code_api_claude_processes", (("state", "running"),))] == 3
-    assert found[("claude_code_api_claude_processes", (("state", "warm_idle"),))] == 2
+    assert found[("claude_code_api_claude_processes", (("state", "idle"),))] == 2
+    assert found[("claude_code_api_claude_processes", (("state", "parked"),))] == 1
+    assert found[("claude_code_api_claude_process_reuses_total", ())] == 7
+    assert found[("claude_code_api_claude_conversation_resets_total", ())] == 4
+    assert found[("claude_code_api_claude_tool_call_parks_total", ())] == 2
+    assert found[("claude_code_api_claude_tool_call_resumes_total", ())] == 1
     assert found[("claude_code_api_claude_queue_length", ())] == 5
     assert found[("claude_code_api_claude_process_limit", ())] == 8
     assert found[("claude_code_api_claude_processes_started_total", ())] == 11
-    current[0] = RunnerStats(running=0, warm_idle=0, queued=0, process_limit=8, started=12)
+    current[0] = dataclasses.replace(STATS, queued=0)
     assert samples(metrics)[("claude_code_api_claude_queue_length", ())] == 0
 
 

@@ -115,18 +115,24 @@ class ClaudeStreamReader:
                 # Only a message that reached its stop reason is final; a broken one is asked again.
                 self.stop_reason = stop_reason
                 self._commit()
-                return self._cut_at_length(stop_reason, self._usage)
+                return self._end_early(stop_reason, self._usage)
         return []
 
-    def _cut_at_length(self, stop_reason: str | None, usage: dict[str, Any] | None) -> list[ReaderEvent]:
-        """Ends the answer where Claude ran out of tokens.
+    def _end_early(self, stop_reason: str | None, usage: dict[str, Any] | None) -> list[ReaderEvent]:
+        """Ends the answer at the stop of an upstream message, where Claude Code would go on.
 
-        Claude Code would ask the model to go on (up to three more billed requests); for a client that
-        set a limit, the answer ends here. The cost of the run is unknown at this point.
+        At the client's function calls, the answer is the calls: Claude Code waits inside them for
+        the results the client's next request brings. Where Claude ran out of tokens, Claude Code
+        would ask the model to go on (up to three more billed requests); for a client that set a
+        limit, the answer ends here. The cost of the run is unknown at this point.
         """
-        if stop_reason not in LENGTH_STOP_REASONS or self.tool_calls or self.structured:
+        if self.structured:
             return []
-        return [TurnFinished(stop_reason, ClaudeUsage.from_claude(usage), None, self.model)]
+        if stop_reason == "tool_use" and self.tool_calls:
+            return [TurnFinished(stop_reason, ClaudeUsage.from_claude(usage), None, self.model)]
+        if stop_reason in LENGTH_STOP_REASONS and not self.tool_calls:
+            return [TurnFinished(stop_reason, ClaudeUsage.from_claude(usage), None, self.model)]
+        return []
 
     def _start_block(self, index: int, block: dict[str, Any]) -> list[ReaderEvent]:
         kind = block.get("type")
@@ -175,7 +181,7 @@ class ClaudeStreamReader:
                     self._attempt.calls.append(ToolCallRecord(block.id, name, arguments))
                     events += self._emit_call(len(self._committed.calls) + len(self._attempt.calls) - 1)
         self._commit()
-        return events + self._cut_at_length(message.stop_reason, message.usage)
+        return events + self._end_early(message.stop_reason, message.usage)
 
     def _commit(self) -> None:
         self._committed.text += self._attempt.text

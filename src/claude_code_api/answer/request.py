@@ -12,16 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from claude_code_api.answer.blocks import ContentBlock, TextContent
+from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.tools import ClientTool
 from claude_code_api.errors import InvalidRequestError
 
 ClaudeRole = Literal["user", "assistant"]
 
-
-# Claude Code starts a turn only on a new user prompt. When the conversation ends with tool results,
-# those go into the replayed history and this prompt asks Claude to go on from them.
-TOOL_RESULTS_PROMPT = "Continue: the tool results above answer your tool calls."
 
 # Stop reasons that end an answer for lack of tokens.
 LENGTH_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
@@ -104,8 +100,9 @@ def claude_conversation(
 ) -> tuple[tuple[ClaudeTurn, ...], tuple[ContentBlock, ...]]:
     """Splits a conversation into earlier turns and the prompt, which must be the user's.
 
-    Claude expects alternating roles; the APIs allow repeats, which mean one longer turn. When the
-    conversation ends with tool results, they go into the history and the prompt asks Claude to go on.
+    Claude expects alternating roles; the APIs allow repeats, which mean one longer turn. The prompt
+    may be tool results: claude/ decides how Claude Code gets them (to the process waiting inside the
+    calls, or replayed).
     """
     merged: list[ClaudeTurn] = []
     for turn in turns:
@@ -121,10 +118,7 @@ def claude_conversation(
             "continuing a partial assistant message is not supported.",
             param=param,
         )
-    history, prompt = tuple(merged[:-1]), merged[-1].content
-    if any(block["type"] == "tool_result" for block in prompt):
-        history, prompt = tuple(merged), (TextContent(type="text", text=TOOL_RESULTS_PROMPT),)
-    return history, prompt
+    return tuple(merged[:-1]), merged[-1].content
 
 
 def claude_effort(effort: str | None) -> Effort | None:

@@ -18,6 +18,7 @@ CLI_VARIABLE = "CLAUDE_CODE_API_CLI"
 ALLOWED_VARIABLE = "CLAUDE_CODE_API_ALLOWED_ENV"
 PID_FILE_VARIABLE = "CLAUDE_CODE_API_PID_FILE"
 PARENT_VARIABLE = "CLAUDE_CODE_API_PARENT_PID"
+NICENESS_VARIABLE = "CLAUDE_CODE_API_NICENESS"
 
 
 def main() -> None:
@@ -31,6 +32,9 @@ def main() -> None:
         pass  # Not Linux: the runner still ends its processes itself.
     if str(os.getppid()) != os.environ.get(PARENT_VARIABLE, str(os.getppid())):
         sys.exit(1)  # The server died before the kernel could be asked to watch it.
+    niceness = os.environ.get(NICENESS_VARIABLE)
+    if niceness:
+        os.nice(int(niceness))  # a spare started ahead of need yields the CPU to answers
     pid_file = os.environ.get(PID_FILE_VARIABLE)
     if pid_file:
         with open(pid_file, "w") as handle:

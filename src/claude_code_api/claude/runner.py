@@ -1,88 +1,100 @@
-"""Which Claude Code process answers a request: a warm one, one that already holds the conversation, or
-a new one; and how many may live at once.
+"""The pool of live Claude Code processes: which one answers a request, and how many may live at once.
 
-Starting Claude Code costs a few hundred milliseconds, so processes are kept: a spare started ahead of
-need for each recently used combination of key token and options, and, after a plain answer, the
-process that gave it, which already holds the conversation and can take the next turn without a replay.
-A process is only ever reused for the same OAuth token, the same spawn-time options and the exact
-conversation it holds; anything else gets a new process that replays the history. A global limit,
-derived from the measured memory of a process unless set, bounds them all; requests past it wait in a
-queue, and past the queue's timeout get a 429.
+Starting Claude Code costs about half a CPU-second; a turn in a live process costs milliseconds. So a
+process that has answered is kept, and the next request with the same credential and spawn-time options
+takes it, whatever its conversation:
+
+- a request that brings the results of the client function calls a process is waiting inside gets that
+  process, and the results go in as the real tool results (`handover.py`);
+- otherwise the idle process that needs the fewest rewinds to hold the request's history takes it: the
+  one already holding that exact conversation (a continued chat), one holding it as an earlier point (a
+  regenerated answer), or any other, emptied (a new conversation), least recently used first;
+- only when none can serve is a process started, holding the request's history from a transcript.
+
+A process is never shared by two requests, never reset while a turn runs or waits in it, and never
+crosses credentials. A global limit, derived from the memory a process takes and the memory free now,
+bounds running, idle, waiting and starting processes together; idle ones make room for new ones (least
+recently used first) and go when memory runs short; requests past the limit wait in a queue, and past
+its timeout get a 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 import psutil
-from claude_agent_sdk import Message
+from claude_agent_sdk import Message, ResultMessage, UserMessage
 
+from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
-from claude_code_api.claude.process import ClaudeProcess, Turn
+from claude_code_api.claude.conversation import fingerprint
+from claude_code_api.claude.handover import ToolOutcome
+from claude_code_api.claude.options import spawn_signature
+from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
+from claude_code_api.claude.turn import ProcessEnded, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
 from claude_code_api.runtime_dirs import create_runtime_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClaudeRunner", "RunSpec", "RunnerStats"]
-
-# Share of the memory available at start that Claude processes may take when no limit is set.
+# Share of the memory free for Claude processes that they may take when no limit is set.
 MEMORY_SHARE = 0.7
-# The limit in force until the first process has been measured.
-PROVISIONAL_PROCESS_LIMIT = 4
-REAP_INTERVAL_SECONDS = 5.0
+# What a process is assumed to take until one has been measured (measured: ~180-210 MB).
+ASSUMED_PROCESS_BYTES = 256 * 2**20
+# Idle processes go, least recently used first, while less memory than this many processes is free.
+MEMORY_RESERVE_PROCESSES = 4
+REAP_INTERVAL_SECONDS = 2.0
 QUEUE_RETRY_AFTER_SECONDS = 5.0
+# How long an interrupted turn may take to wind down before its process is ended instead.
+RECOVERY_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
 class RunnerStats:
-    """The runner's processes at one moment, for health and metrics."""
+    """The runner's processes at one moment and its counters since start, for health and metrics."""
 
     running: int
-    warm_idle: int
+    idle: int
+    parked: int
+    starting: int
     queued: int
     process_limit: int
     started: int
+    reused: int
+    resets: int
+    parks: int
+    resumes: int
 
 
-def spawn_signature(spec: RunSpec) -> str:
-    """What a process is started with and cannot change later: its token and its options."""
-    request = spec.request
-    fixed = {
-        "token": spec.oauth_token,
-        "model": request.model,
-        "system": request.system_prompt,
-        "max_output_tokens": request.max_output_tokens,
-        "effort": request.effort,
-        "tools": [(t.name, t.description, t.input_schema) for t in request.client_tools],
-        "output_schema": request.output_schema,
-    }
-    return hashlib.sha256(orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS)).hexdigest()
+@dataclass(eq=False)
+class _Idle:
+    process: ClaudeProcess
+    signature: str
+    since: float = field(default_factory=time.monotonic)
 
 
-def conversation_fingerprint(turns: Iterable[ClaudeTurn]) -> str:
-    """A digest of a conversation, equal only for the exact same turns."""
-    plain = [(turn.role, list(turn.content)) for turn in turns]
-    return hashlib.sha256(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)).hexdigest()
+@dataclass(eq=False)
+class _Parked:
+    """A process waiting inside client function calls for the request that brings their results."""
 
-
-EMPTY_CONVERSATION = conversation_fingerprint(())
+    process: ClaudeProcess
+    turn: Turn
+    signature: str
+    deadline: float
 
 
 def available_memory() -> int:
@@ -103,34 +115,48 @@ def available_memory() -> int:
     return available
 
 
-@dataclass(eq=False)
-class _Idle:
-    process: ClaudeProcess
-    signature: str
-    conversation: str
-    since: float = field(default_factory=time.monotonic)
+def tool_outcomes(prompt: tuple[ContentBlock, ...]) -> dict[str, ToolOutcome] | None:
+    """The client's results per call id when the prompt is nothing but tool results, else None."""
+    outcomes: dict[str, ToolOutcome] = {}
+    for block in prompt:
+        if block["type"] != "tool_result":
+            return None
+        content = block.get("content", "")
+        parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        mcp: list[dict[str, Any]] = []
+        for part in parts:
+            if part["type"] == "text":
+                mcp.append({"type": "text", "text": part["text"]})
+            elif part["type"] == "image" and part["source"]["type"] == "base64":
+                source = part["source"]
+                mcp.append({"type": "image", "data": source["data"], "mimeType": source["media_type"]})
+            else:
+                return None
+        outcomes[block["tool_use_id"]] = ToolOutcome(tuple(mcp), bool(block.get("is_error")))
+    return outcomes or None
 
 
 class ClaudeRunner:
-    """Serves requests from warm or new Claude Code processes within a global limit."""
+    """Serves requests from live Claude Code processes within a global limit."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._runtime_dir: Path | None = None
         self._launcher_path: Path | None = None
-        self._idle: list[_Idle] = []
+        self._idle: list[_Idle] = []  # least recently used first
+        self._parked: dict[str, _Parked] = {}  # by the fingerprint of the conversation they hold
         self._running: set[ClaudeProcess] = set()
-        self._live = 0  # running + idle + starting: what the limit counts
+        self._live = 0  # running + idle + parked + starting: what the limit counts
+        self._starting_now = 0
         self._waiters = 0
         self._slot_freed = asyncio.Condition()
-        self._process_limit = settings.max_claude_processes or PROVISIONAL_PROCESS_LIMIT
-        self._largest_process = 0
-        self._memory_at_start = available_memory()
+        self._largest_process = ASSUMED_PROCESS_BYTES
+        self._process_limit = settings.max_claude_processes or self._limit_for(available_memory())
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._cancellable: set[asyncio.Task[None]] = set()
         self._spares_starting: dict[str, int] = {}
-        self._started = 0
+        self._counts = {"started": 0, "reused": 0, "resets": 0, "parks": 0, "resumes": 0}
         self._starting = asyncio.Semaphore(max(2, os.cpu_count() or 2))
 
     @property
@@ -139,17 +165,19 @@ class ClaudeRunner:
         return len(self._running)
 
     def stats(self) -> RunnerStats:
-        """Counts of running, idle and queued processes, and the limit on them."""
+        """Counts of running, idle, parked, starting and queued processes, the limit, and the counters."""
         return RunnerStats(
             running=len(self._running),
-            warm_idle=len(self._idle),
+            idle=len(self._idle),
+            parked=len(self._parked),
+            starting=self._starting_now,
             queued=self._waiters,
             process_limit=self._process_limit,
-            started=self._started,
+            **self._counts,
         )
 
     def start(self) -> None:
-        """Creates the runtime directory and the launcher, and starts the idle reaper."""
+        """Creates the runtime directory and the launcher, and starts the reaper."""
         base = self._settings.run_dir
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -158,19 +186,18 @@ class ClaudeRunner:
         source = Path(launcher.__file__).read_text()
         self._launcher_path.write_text(f"#!{sys.executable} -IS\n{source}")
         self._launcher_path.chmod(0o700)
-        self._spawn_background(self._reap_idle(), cancellable=True)
+        self._spawn_background(self._reap(), cancellable=True)
 
     async def aclose(self) -> None:
-        """Ends every Claude process, running or idle, and removes the runtime directory."""
+        """Ends every Claude process, running, waiting or idle, and removes the runtime directory."""
         self.end_running_answers()
-        # The reaper and spares still starting are cancelled (a spare cancelled while it starts stops
-        # itself); processes being stopped are waited for.
         for task in self._cancellable:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        idle, self._idle = self._idle, []
+        kept = [entry.process for entry in self._idle] + [entry.process for entry in self._parked.values()]
+        self._idle, self._parked = [], {}
         # Signalled rather than asked to finish: a stopping server has no seconds to spare.
-        await asyncio.gather(*(entry.process.stop(running=True) for entry in idle))
+        await asyncio.gather(*(process.stop(running=True) for process in kept))
         deadline = time.monotonic() + 5
         while self._running and time.monotonic() < deadline:  # noqa: ASYNC110 - runs end in their tasks
             await asyncio.sleep(0.02)
@@ -186,36 +213,34 @@ class ClaudeRunner:
 
     @contextlib.asynccontextmanager
     async def run(self, spec: RunSpec) -> AsyncIterator[AsyncIterator[Message]]:
-        """Has Claude answer one request and yields its messages up to the result.
-
-        On leaving the context, however the run ended, its process is either idle with a known
-        conversation or gone.
-        """
+        """Has Claude answer one request and yields its messages, up to the result or as far as the
+        caller reads. On leaving, however the run ended, its process is idle, waiting inside client
+        function calls, being recovered, or gone."""
         signature = spawn_signature(spec)
-        process = self._take_idle(signature, conversation_fingerprint(spec.request.history))
-        if process is None:
-            process = await self._start_process(spec)
+        history = fingerprint(spec.request.history)
+        parked = self._claim_parked(spec, signature, history)
+        if parked is not None:
+            process, turn = parked
+        else:
+            process, turn = await self._begin_turn(spec, signature, history)
         self._running.add(process)
-        self._ensure_spare(spec, signature)
-        turn: Turn | None = None
+        failure: BaseException | None = None
+        messages = turn.messages()
         try:
-            turn = await process.ask(spec.request)
-            messages = turn.messages()
-            try:
-                yield messages
-            except GatewayError as error:
-                if self._closing:
-                    # The process ended because the server is stopping, not because Claude failed.
-                    raise ClaudeUnavailableError(
-                        "The gateway is shutting down; retry the request.", retry_after=1
-                    ) from error
-                raise
-            finally:
-                await messages.aclose()
+            yield messages
+        except BaseException as error:
+            failure = error
+            if self._closing and isinstance(error, GatewayError):
+                # The process ended because the server is stopping, not because Claude failed.
+                raise ClaudeUnavailableError(
+                    "The gateway is shutting down; retry the request.", retry_after=1
+                ) from error
+            raise
         finally:
             with anyio.CancelScope(shield=True):
+                await messages.aclose()
                 self._running.discard(process)
-                await self._after_turn(process, spec, signature, turn)
+                self._after_turn(process, turn, spec, signature, failure)
 
     async def count_tokens(self, spec: RunSpec) -> int:
         """Counts the input tokens of a request the way Claude Code would send it, without running it."""
@@ -223,91 +248,187 @@ class ClaudeRunner:
         whole = replace(request, history=(*request.history, ClaudeTurn("user", request.prompt)))
         process = await self._start_process(RunSpec(spec.oauth_token, whole))
         try:
-            return await process.context_tokens()
+            total = await process.context_tokens()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._retire(process, running=False)
+        if total <= 0:
+            raise ClaudeUnavailableError("Claude Code could not count the tokens; see the server log.")
+        return total
 
-    # --- keeping processes ----------------------------------------------------------------------
+    # --- choosing a process ---------------------------------------------------------------------
 
-    @property
-    def _keeps_processes(self) -> bool:
-        return self._settings.warm_processes > 0
+    def _claim_parked(self, spec: RunSpec, signature: str, history: str) -> tuple[ClaudeProcess, Turn] | None:
+        parked = self._parked.get(history)
+        if parked is None or parked.signature != signature or parked.process.model != spec.request.model:
+            return None
+        outcomes = tool_outcomes(spec.request.prompt)
+        if outcomes is None or set(outcomes) != set(parked.turn.calls):
+            return None
+        del self._parked[history]
+        parked.turn.resume(outcomes)
+        self._counts["resumes"] += 1
+        return parked.process, parked.turn
 
-    def _take_idle(self, signature: str, conversation: str) -> ClaudeProcess | None:
+    async def _begin_turn(self, spec: RunSpec, signature: str, history: str) -> tuple[ClaudeProcess, Turn]:
+        request = spec.request
+        # Results for calls no process waits in need a process that replays them (options.claude_prompt).
+        reusable = tool_outcomes(request.prompt) is None
+        while reusable and (chosen := self._take_idle(signature, history, request.model)) is not None:
+            process, keep = chosen
+            try:
+                self._counts["resets"] += await process.prepare(keep, request.model)
+            except ProcessUnusable as why:
+                logger.info("A kept Claude process could not be reset (%s); it is retired", why)
+                self._spawn_background(self._retire(process, running=True))
+                continue
+            self._counts["reused"] += 1
+            process.raise_priority()
+            self._ensure_spare(spec, signature)
+            return process, await self._ask(process, spec, history)
+        self._ensure_spare(spec, signature)
+        process = await self._start_process(spec)
+        return process, await self._ask(process, spec, process.held.floor)
+
+    async def _ask(self, process: ClaudeProcess, spec: RunSpec, start: str) -> Turn:
+        try:
+            return await process.ask(spec.request, start)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._retire(process, running=True)
+            raise
+
+    def _take_idle(self, signature: str, history: str, model: str) -> tuple[ClaudeProcess, int] | None:
+        """The idle process that holds `history` after the fewest rewinds (least recently used first)."""
+        best: tuple[int, _Idle, int] | None = None
         for entry in self._idle:
-            if entry.signature == signature and entry.conversation == conversation:
-                self._idle.remove(entry)
-                return entry.process
-        return None
+            if entry.signature != signature:
+                continue
+            held = entry.process.held
+            keep = held.keep_for(history)
+            if keep is None:
+                continue
+            rewinds = len(held.exchanges) - keep
+            if model != entry.process.model and held.exchanges and rewinds == 0:
+                continue  # a model switch would stay in the conversation it continues
+            if best is None or rewinds < best[0]:
+                best = (rewinds, entry, keep)
+        if best is None:
+            return None
+        self._idle.remove(best[1])
+        return best[1].process, best[2]
 
-    async def _after_turn(
-        self, process: ClaudeProcess, spec: RunSpec, signature: str, turn: Turn | None
+    # --- after a turn ---------------------------------------------------------------------------
+
+    def _after_turn(
+        self,
+        process: ClaudeProcess,
+        turn: Turn,
+        spec: RunSpec,
+        signature: str,
+        failure: BaseException | None,
     ) -> None:
         self._measure(process)
-        answer = turn.answer if turn is not None and turn.completed else None
-        if answer and self._keeps_processes:
-            # The process now holds the history, the prompt and its answer: the next turn's history.
-            request = spec.request
-            held = (
-                *request.history,
-                ClaudeTurn("user", request.prompt),
-                ClaudeTurn("assistant", ({"type": "text", "text": answer},)),
-            )
-            self._idle.append(_Idle(process, signature, conversation_fingerprint(held)))
+        request = spec.request
+        said = (*request.history, ClaudeTurn("user", request.prompt))
+        if failure is None and turn.state == "awaiting_tools" and turn.reply is not None and process.alive:
+            self._begin_exchange(process, turn)
+            key = fingerprint((*said, turn.reply))
+            deadline = time.monotonic() + self._settings.tool_call_timeout
+            stale = self._parked.pop(key, None)
+            if stale is not None:
+                self._spawn_background(self._retire(stale.process, running=True))
+            self._parked[key] = _Parked(process, turn, signature, deadline)
+            self._counts["parks"] += 1
             return
-        running = turn is None or not turn.completed
-        if running:
-            process.terminate()  # at once: a cancelled answer must not go on upstream
-        # Reaping the process need not delay the response.
-        self._spawn_background(self._retire(process, running=running))
+        if turn.state == "answered" and process.alive and turn.prompt_uuid is not None:
+            self._begin_exchange(process, turn)
+            process.held.settle(None if turn.reply is None else fingerprint((*said, turn.reply)))
+            self._keep(process, signature)
+            return
+        if (isinstance(failure, GatewayError) and turn.state != "failed") or not process.alive:
+            # A deadline passed or the process broke: it cannot be trusted to wind down.
+            process.terminate()
+            self._spawn_background(self._retire(process, running=True))
+            return
+        # The client left, the answer was cut where Claude Code would go on, or Claude failed: stop
+        # the turn and take it out of the conversation; the process serves the next request.
+        self._spawn_background(self._recover(process, turn, signature))
+
+    def _begin_exchange(self, process: ClaudeProcess, turn: Turn) -> None:
+        exchanges = process.held.exchanges
+        if turn.prompt_uuid is not None and not (exchanges and exchanges[-1].prompt_uuid == turn.prompt_uuid):
+            process.held.begin(turn.prompt_uuid, turn.start)
+
+    async def _recover(self, process: ClaudeProcess, turn: Turn, signature: str) -> None:
+        try:
+            with anyio.fail_after(RECOVERY_SECONDS):
+                if turn.state == "running":
+                    await process.interrupt()
+                    await _wind_down(process, turn)
+                exchanges = process.held.exchanges
+                if exchanges and exchanges[-1].prompt_uuid == turn.prompt_uuid:
+                    self._counts["resets"] += await process.prepare(len(exchanges) - 1, process.model)
+                elif turn.prompt_uuid is not None:
+                    await process.rewind_prompt(turn.prompt_uuid)
+                    self._counts["resets"] += 1
+                else:
+                    raise ProcessUnusable("the turn's prompt was never seen")
+        except (ProcessUnusable, TimeoutError, GatewayError) as why:
+            logger.info("A Claude process could not be recovered after a turn (%s); it is ended", why)
+            await self._retire(process, running=True)
+            return
+        self._keep(process, signature)
+
+    def _keep(self, process: ClaudeProcess, signature: str) -> None:
+        if self._settings.warm_processes > 0 and not self._closing:
+            self._idle.append(_Idle(process, signature))
+        else:
+            self._spawn_background(self._retire(process, running=False))
 
     def _ensure_spare(self, spec: RunSpec, signature: str) -> None:
-        """Starts a fresh process for the next request like this one, when there is room for it."""
-        if not self._keeps_processes:
+        """Starts fresh processes, at low priority, for the next requests like this one while none is idle."""
+        starting = self._spares_starting.get(signature, 0)
+        if any(entry.signature == signature for entry in self._idle):
             return
-        spares = sum(
-            1 for e in self._idle if e.signature == signature and e.conversation == EMPTY_CONVERSATION
-        )
-        spares += self._spares_starting.get(signature, 0)
-        if spares >= self._settings.warm_processes:
+        if self._settings.warm_processes <= starting or self._live >= self._process_limit:
             return
-        if self._live >= self._process_limit:
-            # A spare serves any new conversation; a kept one only its own next turn. At the limit,
-            # the conversation idle longest makes room, so new conversations do not all start cold.
-            kept = [e for e in self._idle if e.conversation != EMPTY_CONVERSATION]
-            if not kept:
-                return
-            oldest = min(kept, key=lambda e: e.since)
-            self._idle.remove(oldest)
-            self._spawn_background(oldest.process.stop(running=True))
-        else:
-            self._live += 1
-        fresh = RunSpec(spec.oauth_token, replace(spec.request, history=()))
-        self._spares_starting[signature] = self._spares_starting.get(signature, 0) + 1
+        self._live += 1
+        self._spares_starting[signature] = starting + 1
+        fresh = RunSpec(spec.oauth_token, replace(spec.request, history=(), prompt=()))
         self._spawn_background(self._start_spare(fresh, signature), cancellable=True)
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:
         try:
-            process = await self._spawn(spec)
+            process = await self._spawn(spec, low_priority=True)
         except Exception:
-            logger.warning("A warm Claude process could not be started", exc_info=True)
+            logger.warning("A spare Claude process could not be started", exc_info=True)
             await self._release_slot()
             return
         finally:
             self._spares_starting[signature] -= 1
         self._measure(process)
-        self._idle.append(_Idle(process, signature, EMPTY_CONVERSATION))
+        self._keep(process, signature)
 
-    async def _reap_idle(self) -> None:
-        """Retires processes idle for longer than WARM_IDLE_SECONDS."""
-        interval = min(REAP_INTERVAL_SECONDS, self._settings.warm_idle_seconds / 2)
+    async def _reap(self) -> None:
+        """Retires idle processes past WARM_IDLE_SECONDS or while memory is short, and waiting ones past
+        TOOL_CALL_TIMEOUT; follows the memory free now."""
         while True:
-            await asyncio.sleep(interval)
-            cutoff = time.monotonic() - self._settings.warm_idle_seconds
+            await asyncio.sleep(REAP_INTERVAL_SECONDS)
+            now = time.monotonic()
+            for key, parked in list(self._parked.items()):
+                if parked.deadline < now:
+                    del self._parked[key]
+                    await self._retire(parked.process, running=True)
+            cutoff = now - self._settings.warm_idle_seconds
             for entry in [e for e in self._idle if e.since < cutoff]:
                 self._idle.remove(entry)
                 await self._retire(entry.process, running=False)
+            reserve = self._largest_process * MEMORY_RESERVE_PROCESSES
+            while self._idle and available_memory() < reserve:
+                entry = self._idle.pop(0)
+                await self._retire(entry.process, running=False)
+            self._update_limit()
 
     # --- the global limit -----------------------------------------------------------------------
 
@@ -320,12 +441,18 @@ class ClaudeRunner:
                 await self._release_slot()
             raise
 
-    async def _spawn(self, spec: RunSpec) -> ClaudeProcess:
+    async def _spawn(self, spec: RunSpec, *, low_priority: bool = False) -> ClaudeProcess:
         # Starting Claude Code takes a core for a few hundred milliseconds: a burst started all at
         # once would make every request wait for all the others.
         async with self._starting:
-            self._started += 1
-            return await ClaudeProcess.spawn(spec, self._settings, *self._paths())
+            self._counts["started"] += 1
+            self._starting_now += 1
+            try:
+                return await ClaudeProcess.spawn(
+                    spec, self._settings, *self._paths(), low_priority=low_priority
+                )
+            finally:
+                self._starting_now -= 1
 
     async def _acquire_slot(self) -> None:
         """Takes a place under the process limit, retiring an idle process or waiting when needed."""
@@ -337,9 +464,8 @@ class ClaudeRunner:
                     self._live += 1
                     return
                 if self._idle:
-                    # The oldest idle process makes room; its place passes to this request.
-                    entry = min(self._idle, key=lambda e: e.since)
-                    self._idle.remove(entry)
+                    # The least recently used idle process makes room; its place passes to this request.
+                    entry = self._idle.pop(0)
                     self._spawn_background(entry.process.stop(running=False))
                     return
                 remaining = deadline - time.monotonic()
@@ -361,29 +487,34 @@ class ClaudeRunner:
         async with self._slot_freed:
             self._slot_freed.notify()
 
-    async def _wake_waiters(self) -> None:
-        async with self._slot_freed:
-            self._slot_freed.notify_all()
-
     async def _retire(self, process: ClaudeProcess, *, running: bool) -> None:
         await process.stop(running=running)
         await self._release_slot()
 
+    def _limit_for(self, free: int) -> int:
+        return max(1, int(free * MEMORY_SHARE // self._largest_process))
+
     def _measure(self, process: ClaudeProcess) -> None:
-        """Derives the process limit from the largest process seen, unless MAX_CLAUDE_PROCESSES is set."""
+        """Follows the largest process seen; the limit follows it unless MAX_CLAUDE_PROCESSES is set."""
         size = process.resident_bytes()
-        if size is None or size <= self._largest_process:
+        if size is not None and size > self._largest_process:
+            self._largest_process = size
+            logger.info("A Claude process takes %.0f MB", size / 2**20)
+            self._update_limit()
+
+    def _update_limit(self) -> None:
+        """The limit from the memory free now plus what the gateway's own processes hold."""
+        if self._settings.max_claude_processes is not None:
             return
-        self._largest_process = size
-        if self._settings.max_claude_processes is None:
-            budget = self._memory_at_start * MEMORY_SHARE
-            raised = max(1, int(budget // size)) > self._process_limit
-            self._process_limit = max(1, int(budget // size))
-            if raised:
-                self._spawn_background(self._wake_waiters())
-            logger.info(
-                "A Claude process takes %.0f MB: at most %d at once", size / 2**20, self._process_limit
-            )
+        held = self._live * self._largest_process
+        limit = self._limit_for(available_memory() + held)
+        if limit > self._process_limit:
+            self._spawn_background(self._wake_waiters())
+        self._process_limit = limit
+
+    async def _wake_waiters(self) -> None:
+        async with self._slot_freed:
+            self._slot_freed.notify_all()
 
     def _paths(self) -> tuple[Path, Path]:
         if self._launcher_path is None or self._runtime_dir is None:
@@ -397,3 +528,19 @@ class ClaudeRunner:
         if cancellable:
             self._cancellable.add(task)
             task.add_done_callback(self._cancellable.discard)
+
+
+async def _wind_down(process: ClaudeProcess, turn: Turn) -> None:
+    """Reads an interrupted turn to its end, learning its prompt's uuid if it was not seen yet."""
+    while True:
+        message = await process.next_message(RECOVERY_SECONDS)
+        if isinstance(message, ProcessEnded):
+            raise ProcessUnusable("the process ended")
+        if (
+            turn.prompt_uuid is None
+            and isinstance(message, UserMessage)
+            and message.parent_tool_use_id is None
+        ):
+            turn.prompt_uuid = message.uuid
+        if isinstance(message, ResultMessage):
+            return

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from claude_code_api import __version__, catalog
 from claude_code_api.apis.anthropic_messages.models import anthropic_model, anthropic_model_list
+from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.routes.deps import ANTHROPIC_VERSION_HEADER, CallerKey, GatewayDep, json_response
 
 router = APIRouter()
@@ -46,6 +47,17 @@ async def health(gateway: GatewayDep) -> Response:
         "version": __version__,
         "store": "ok" if store_ok else "unreachable",
         "secret": secret,
-        "claude_processes": gateway.runner.active_runs,
+        **_processes(gateway.runner.stats()),
     }
     return json_response(body, status=200 if store_ok and secret != "mismatch" else 503)
+
+
+def _processes(stats: RunnerStats) -> dict[str, object]:
+    """Every live Claude process, and how many are in each state."""
+    states = {
+        "running": stats.running,
+        "idle": stats.idle,
+        "parked": stats.parked,
+        "starting": stats.starting,
+    }
+    return {"claude_processes": sum(states.values()), "claude_process_states": states}

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn
 from claude_code_api.answer.tools import ClientTool
 from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
 from claude_code_api.catalog import ModelChoice
@@ -124,7 +124,7 @@ def test_tool_use_and_results_reach_claude_with_the_client_prefix():
 
     claude = translate(messages=messages, tools=[WEATHER])
 
-    assert claude.history[1:] == (
+    assert (*claude.history, ClaudeTurn("user", claude.prompt))[1:] == (
         ClaudeTurn(
             "assistant",
             (
@@ -148,7 +148,6 @@ def test_tool_use_and_results_reach_claude_with_the_client_prefix():
             ),
         ),
     )
-    assert claude.prompt == ({"type": "text", "text": TOOL_RESULTS_PROMPT},)
     assert claude.client_tools == (
         ClientTool("get_weather", "Current weather of a city.", WEATHER["input_schema"]),
     )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from claude_code_api.answer.images import image_block_from_data_url
-from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeTurn
+from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.answer.tools import ClientTool
 from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
 from claude_code_api.apis.openai_chat.translate import translate_request
@@ -510,8 +510,8 @@ def test_assistant_tool_calls_become_tool_use_blocks_and_tool_messages_tool_resu
             ),
         ),
     )
-    # Claude Code's prompt cannot carry tool results: they are replayed, with the user's words after them.
-    assert claude.history[2:] == (
+    # Tool results and the user's words after them make one user turn: the prompt.
+    assert (*claude.history, ClaudeTurn("user", claude.prompt))[2:] == (
         ClaudeTurn(
             "user",
             (
@@ -521,7 +521,6 @@ def test_assistant_tool_calls_become_tool_use_blocks_and_tool_messages_tool_resu
             ),
         ),
     )
-    assert claude.prompt == (text(TOOL_RESULTS_PROMPT),)
 
 
 def test_conversation_ending_with_tool_results_replays_them_and_asks_to_continue():
@@ -531,7 +530,7 @@ def test_conversation_ending_with_tool_results_replays_them_and_asks_to_continue
         tool_result("call_1", "18C"),
     ]
     claude = translate(messages, tools=[WEATHER_TOOL])
-    assert claude.history == (
+    assert (*claude.history, ClaudeTurn("user", claude.prompt)) == (
         ClaudeTurn("user", (text("Weather in Paris?"),)),
         ClaudeTurn(
             "assistant",
@@ -546,7 +545,6 @@ def test_conversation_ending_with_tool_results_replays_them_and_asks_to_continue
         ),
         ClaudeTurn("user", ({"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},)),
     )
-    assert claude.prompt == (text(TOOL_RESULTS_PROMPT),)
 
 
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]", '"city"', "42"])

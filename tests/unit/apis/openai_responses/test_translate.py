@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_code_api.answer.request import TOOL_RESULTS_PROMPT, ClaudeRequest, ClaudeTurn
+from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn
 from claude_code_api.answer.tools import ClientTool
 from claude_code_api.apis.openai_responses.translate import translate_responses_request
 from claude_code_api.catalog import ModelChoice
@@ -98,7 +98,7 @@ def test_function_call_items_become_tool_use_and_tool_results():
         ],
     )
 
-    assert claude.history[1:] == (
+    assert (*claude.history, ClaudeTurn("user", claude.prompt))[1:] == (
         ClaudeTurn(
             "assistant",
             (
@@ -128,7 +128,6 @@ def test_function_call_items_become_tool_use_and_tool_results():
             ),
         ),
     )
-    assert claude.prompt == ({"type": "text", "text": TOOL_RESULTS_PROMPT},)
     assert claude.client_tools == (
         ClientTool("get_weather", "Current weather of a city.", WEATHER["parameters"]),
     )
