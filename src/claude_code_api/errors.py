@@ -93,6 +93,12 @@ class InvalidOAuthTokenError(InvalidRequestError):
         super().__init__(f"Invalid OAuth token: {detail}", param="oauth_token")
 
 
+class ContextLengthExceededError(InvalidRequestError):
+    """The conversation does not fit the model's context window (OpenAI's code for it)."""
+
+    code = "context_length_exceeded"
+
+
 class PayloadTooLargeError(InvalidRequestError):
     status = 413
     code = "request_too_large"
@@ -135,6 +141,10 @@ class RateLimitError(GatewayError):
 
 class UpstreamRateLimitError(RateLimitError):
     code = "upstream_rate_limited"
+
+
+class UsageLimitError(UpstreamRateLimitError):
+    """The subscription (or credential) behind the key is at its usage limit until a known reset."""
 
 
 class QuotaExceededError(RateLimitError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
-from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UpstreamRateLimitError
+from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UsageLimitError
 from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.database import Database
@@ -121,6 +121,6 @@ def token_problem(error: GatewayError | None) -> str | None:
     """What an error says about the key's OAuth token: rejected, at its usage limit, or nothing."""
     if isinstance(error, UpstreamAuthenticationError):
         return "rejected"
-    if isinstance(error, UpstreamRateLimitError) and error.retry_after is not None:
+    if isinstance(error, UsageLimitError):
         return "usage limit"
     return None

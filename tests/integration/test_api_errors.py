@@ -351,6 +351,9 @@ def test_upstream_failure_maps_to_its_status(
     error, _ = failed_request(client, stream)
 
     assert error.status_code == status
+    if status == 429:
+        # Told not to retry, Claude Code reports no wait: the client still gets one.
+        assert int(error.response.headers["retry-after"]) >= 1
     check_upstream_error(error, mock_anthropic)
 
 
@@ -367,6 +370,54 @@ def test_subscription_usage_limit_is_a_429_with_retry_after(
     retry_after = int(error.response.headers["retry-after"])
     assert resets_in - took - 5 <= retry_after <= resets_in
     check_upstream_error(error, mock_anthropic)
+
+
+@whole_or_stream
+def test_an_upstream_429_passes_on_its_retry_after(
+    tmp_path: Path, mock_anthropic: MockAnthropic, stream: bool
+) -> None:
+    # Claude Code waits the upstream's Retry-After before its retry; the client is told the same.
+    mock_anthropic.always(ErrorReply.rate_limited(retry_after=3))
+    server = GatewayServer(
+        make_settings(tmp_path / "data", mock_anthropic.url, upstream_max_retries=1)
+    ).start()
+    try:
+        _, key = server.create_key()
+        with openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0) as client:
+            error, _ = failed_request(client, stream)
+    finally:
+        server.stop()
+
+    assert error.status_code == 429
+    assert error.response.headers["retry-after"] == "3"
+    assert error.code == "upstream_rate_limited"
+
+
+@whole_or_stream
+def test_a_prompt_past_the_context_window_is_a_400_naming_the_limit(
+    client: openai.OpenAI, mock_anthropic: MockAnthropic, stream: bool
+) -> None:
+    too_long = "prompt is too long: 250101 tokens > 200000 maximum"
+    mock_anthropic.always(ErrorReply(400, "invalid_request_error", too_long))
+
+    error, _ = failed_request(client, stream)
+
+    assert error.status_code == 400
+    assert error.code == "context_length_exceeded"
+    assert "250101 tokens, the model takes 200000" in error.message
+    check_upstream_error(error, mock_anthropic)
+
+
+def test_a_prompt_of_several_megabytes_is_a_400_context_length_exceeded(
+    client: openai.OpenAI, mock_anthropic: MockAnthropic
+) -> None:
+    huge = "word " * 1_000_000  # 5 MB, far past any context window: Claude Code refuses it itself
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": huge}])
+
+    assert refused.value.code == "context_length_exceeded"
+    assert not mock_anthropic.message_requests
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from the tree in errors.py, mapped here and nowhere else.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 from claude_agent_sdk import ClaudeSDKError, CLINotFoundError, RateLimitInfo, ResultMessage
@@ -14,11 +15,13 @@ from claude_agent_sdk import ClaudeSDKError, CLINotFoundError, RateLimitInfo, Re
 from claude_code_api.answer.request import NO_STRUCTURED_ANSWER
 from claude_code_api.errors import (
     ClaudeUnavailableError,
+    ContextLengthExceededError,
     GatewayError,
     InvalidRequestError,
     UpstreamAuthenticationError,
     UpstreamError,
     UpstreamRateLimitError,
+    UsageLimitError,
 )
 
 logger = logging.getLogger(__name__)
@@ -29,8 +32,25 @@ TOKEN_ADVICE = (
 )
 
 
-def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, now: float) -> GatewayError:
-    """Maps a failed run's result to the error the client gets; the CLI's prose is logged only."""
+# How Claude Code ends a turn whose conversation does not fit the context window: refused upstream, or
+# refused before sending (its own estimate is past the window, so nothing is sent).
+_TOO_LONG_REASONS = frozenset({"prompt_too_long", "blocking_limit"})
+# Its words for the sizes, e.g. "the request is ~250101 tokens (limit 200000)": only the numbers go on.
+_SIZES = re.compile(r"~?(\d+) tokens \(limit (\d+)\)|(\d+) tokens > (\d+) maximum")
+# Retry-After when the upstream's own wait is unknown (Claude Code was told not to retry).
+DEFAULT_RETRY_AFTER_SECONDS = 5.0
+
+
+def error_from_result(
+    result: ResultMessage,
+    rate_limit: RateLimitInfo | None,
+    now: float,
+    retry_after: float | None = None,
+) -> GatewayError:
+    """Maps a failed run's result to the error the client gets; the CLI's prose is logged only.
+
+    `retry_after` is the wait Claude Code last took before retrying a refusal (the upstream's
+    Retry-After, where it sent one)."""
     status = result.api_error_status
     logger.warning(
         "Claude run failed: subtype=%s status=%s reason=%s",
@@ -46,14 +66,27 @@ def error_from_result(result: ResultMessage, rate_limit: RateLimitInfo | None, n
     if status == 429:
         if rate_limit is not None and rate_limit.status == "rejected" and rate_limit.resets_at:
             reset = datetime.fromtimestamp(rate_limit.resets_at, UTC).isoformat(timespec="seconds")
-            return UpstreamRateLimitError(
+            return UsageLimitError(
                 f"The Claude subscription behind this key has reached its usage limit; it resets at {reset}.",
                 retry_after=max(1.0, rate_limit.resets_at - now),
             )
-        return UpstreamRateLimitError("Claude is rate limiting this key's requests; retry later.")
+        return UpstreamRateLimitError(
+            "Claude is rate limiting this key's requests; retry later.",
+            retry_after=retry_after or DEFAULT_RETRY_AFTER_SECONDS,
+        )
     if status in (529, 503):
         return ClaudeUnavailableError(
             f"Claude is overloaded (upstream HTTP {status}); retry shortly.", retry_after=5
+        )
+    if result.terminal_reason in _TOO_LONG_REASONS:
+        sizes = _SIZES.search(result.result or "")
+        limit = ""
+        if sizes is not None:
+            tokens, window = (sizes[1], sizes[2]) if sizes[1] else (sizes[3], sizes[4])
+            limit = f" ({tokens} tokens, the model takes {window})"
+        return ContextLengthExceededError(
+            f"The conversation is too long for the model's context window{limit}; shorten it.",
+            param="messages",
         )
     if status in (400, 413, 422):
         return InvalidRequestError(

@@ -62,6 +62,9 @@ SDK_VARIABLES = (
 # no process waits for, those go into the replayed history and this prompt asks Claude to go on from them.
 TOOL_RESULTS_PROMPT = "Continue: the tool results above answer your tool calls."
 
+# The smallest buffer for one line of the CLI's output.
+MIN_MESSAGE_BUFFER_BYTES = 16 * 2**20
+
 # How much lower a spare started ahead of need runs than a process that answers.
 SPARE_NICENESS = 10
 
@@ -166,6 +169,9 @@ class ProcessOptions:
             resume=session_id,
             effort=request.effort,
             extra_args=extra_args,
+            # The CLI replays each prompt as one JSON line: a request as large as MAX_REQUEST_BYTES
+            # must fit (the SDK's own default of 1 MiB would break the process instead).
+            max_buffer_size=max(MIN_MESSAGE_BUFFER_BYTES, 2 * self._settings.max_request_bytes),
             stderr=_log_cli_stderr,
         )
 

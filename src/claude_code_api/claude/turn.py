@@ -22,6 +22,7 @@ from claude_agent_sdk import (
     RateLimitInfo,
     ResultMessage,
     StreamEvent,
+    SystemMessage,
     TextBlock,
     ToolUseBlock,
     UserMessage,
@@ -95,6 +96,7 @@ class Turn:
         awaited = set(self.calls)
         self.calls = ()
         rate_limit: RateLimitInfo | None = None
+        retry_after: float | None = None
         answering = False
         while True:
             deadline = self._settings.idle_timeout if answering else self._settings.first_token_timeout
@@ -118,6 +120,10 @@ class Turn:
                 continue
             if isinstance(message, RateLimitEvent):
                 rate_limit = message.rate_limit_info
+            elif isinstance(message, SystemMessage) and message.subtype == "api_retry":
+                delay = message.data.get("retry_delay_ms")
+                # The CLI's wait is the upstream's Retry-After plus a few milliseconds of its own.
+                retry_after = max(1, int(delay / 1000)) if isinstance(delay, int | float) else retry_after
             elif isinstance(message, StreamEvent) and message.parent_tool_use_id is None:
                 answering = answering or message.event.get("type") not in (None, "ping")
                 self._read_event(message.event)
@@ -125,7 +131,7 @@ class Turn:
                 answering = answering or message.model != "<synthetic>"
                 self._blocks += _held_blocks(message)
             if isinstance(message, ResultMessage):
-                yield self._finish(message, rate_limit)
+                yield self._finish(message, rate_limit, retry_after)
                 return
             yield message
 
@@ -158,11 +164,13 @@ class Turn:
             if isinstance(value, int):
                 self._usage[name] = self._usage.get(name, 0) + value
 
-    def _finish(self, result: ResultMessage, rate_limit: RateLimitInfo | None) -> ResultMessage:
+    def _finish(
+        self, result: ResultMessage, rate_limit: RateLimitInfo | None, retry_after: float | None
+    ) -> ResultMessage:
         """The result, charged for this request alone; records how the turn ended."""
         if result.is_error:
             self.state = "failed"
-            raise error_from_result(result, rate_limit, time.time())
+            raise error_from_result(result, rate_limit, time.time(), retry_after)
         self.state = "answered"
         self.calls = ()
         if result.structured_output is None and self._blocks:
