@@ -12,6 +12,7 @@ run with the GatewayError its result maps to::
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from functools import cache
 from pathlib import Path
@@ -21,11 +22,11 @@ import orjson
 from claude_agent_sdk import Message, RateLimitEvent, RateLimitInfo, ResultMessage
 from claude_agent_sdk._internal.message_parser import parse_message
 
-from claude_code_api.answer.loop import RunSpec
+from claude_code_api.answer.events import Answer, RunReport
+from claude_code_api.answer.loop import RunSpec, StreamEncoder, collect_answer, stream_answer
 from claude_code_api.answer.request import ClaudeRequest
 from claude_code_api.answer.tools import ClientTool, client_tool_name
 from claude_code_api.claude.process import error_from_result
-from claude_code_api.errors import GatewayError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replays"
 # The model the recordings asked for (tests/record_replays.py MODEL).
@@ -123,7 +124,33 @@ def _handed_over(result: ResultMessage) -> bool:
     )
 
 
-def raises_gateway_error(error: BaseException) -> GatewayError:
-    """The GatewayError, for type narrowing in tests."""
-    assert isinstance(error, GatewayError)
-    return error
+async def replay_stream(name: str, encoder: StreamEncoder, **spec: Any) -> bytes:
+    """The whole stream `stream_answer` sends for a recording, in `encoder`'s format; a failure before
+    the first byte propagates."""
+    stream = await stream_answer(ReplayRunner(name), replay_spec(**spec), encoder, _ignore)
+    return b"".join([chunk async for chunk in stream])
+
+
+async def replay_answer(name: str, **spec: Any) -> Answer:
+    """The whole answer `collect_answer` makes of a recording."""
+    return await collect_answer(ReplayRunner(name), replay_spec(**spec), _ignore)
+
+
+def _ignore(report: RunReport) -> None:
+    return None
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "encoded"
+
+
+def assert_golden(relative: str, data: bytes) -> None:
+    """`data` is byte for byte the golden file `tests/fixtures/encoded/<relative>`.
+
+    `UPDATE_GOLDEN=1` writes the file instead: review the diff before committing it.
+    """
+    path = GOLDEN / relative
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    assert path.exists(), f"no golden file {relative}; UPDATE_GOLDEN=1 writes it"
+    assert data == path.read_bytes()
