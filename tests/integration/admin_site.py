@@ -7,8 +7,9 @@ clients that speak to it as the HTTPS listener ("https://testserver") or the pla
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from claude_code_api.app import create_app
 from claude_code_api.config import Settings, load_settings
 from claude_code_api.gateway import Gateway
+from claude_code_api.store.sessions import SessionStore
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 HTTPS_ORIGIN = "https://testserver"
@@ -59,8 +61,13 @@ class AdminSite:
 
 
 @asynccontextmanager
-async def open_site(settings: Settings) -> AsyncIterator[AdminSite]:
+async def open_site(
+    settings: Settings, session_clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[AdminSite]:
+    """The site on a gateway of its own; `session_clock` tells the time admin sessions expire by."""
     gateway = await Gateway.open(settings)
+    if session_clock is not None:
+        gateway.sessions = SessionStore(gateway.database, session_clock)
     try:
         yield AdminSite(settings, gateway)
     finally:
