@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from claude_code_api.app import create_app
 from claude_code_api.config import Settings, load_settings
@@ -98,29 +97,3 @@ def csrf_meta(html: str) -> str:
 async def session_csrf(client: httpx.AsyncClient) -> str:
     """The CSRF token of the client's session, as the admin pages carry it."""
     return csrf_meta((await client.get("/admin")).text)
-
-
-@pytest.fixture
-def admin_settings(tmp_path: Path) -> Settings:
-    return make_admin_settings(tmp_path / "data")
-
-
-@pytest.fixture
-async def site(admin_settings: Settings) -> AsyncIterator[AdminSite]:
-    async with open_site(admin_settings) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def browser(site: AdminSite) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the HTTPS listener that is not logged in."""
-    async with site.client() as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(browser: httpx.AsyncClient) -> httpx.AsyncClient:
-    """A client of the HTTPS listener with an admin session."""
-    response = await log_in(browser)
-    assert response.status_code == 303, response.text
-    return browser

@@ -14,7 +14,6 @@ from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, Me
 from claude_code_api.security.certs import generate_self_signed
 from claude_code_api.store.tables import AdminSessionRow
 from tests.factories import FAKE_OAUTH_TOKEN, FakeClock
-from tests.integration import admin_site
 from tests.integration.admin_site import (
     ADMIN_AUTH,
     ADMIN_PASSWORD,
@@ -27,14 +26,6 @@ from tests.integration.admin_site import (
     make_admin_settings,
     open_site,
     session_csrf,
-)
-
-# The admin site's fixtures (see admin_site.py), shared by the test_admin*.py modules.
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
 )
 
 ADMIN_ROUTES = [
