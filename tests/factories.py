@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import ApiKey, KeyStore
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand, for code that waits or expires: `clock()` is seconds (for a
+    monotonic clock), `clock.now()` the same moment as a UTC datetime (for a wall clock)."""
+
+    seconds: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.seconds, UTC)
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> None:
+        """Moves the clock on by `seconds`, or by a timedelta's keywords (`hours=1`)."""
+        self.seconds += seconds + timedelta(**delta).total_seconds()
+
 
 # --- key store ----------------------------------------------------------------------------------
 

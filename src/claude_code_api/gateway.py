@@ -1,5 +1,5 @@
-"""The Gateway: the services every route uses (store, key limits, usage, the Claude runner), opened
-once per process and closed on shutdown."""
+"""The Gateway: the services every route uses (store, key limits, usage, admin sessions, the Claude
+runner), opened once per process and closed on shutdown."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
+from claude_code_api.store.sessions import SessionStore
 from claude_code_api.store.usage import UsageRecord, UsageStore
 from claude_code_api.store.verifier import SecretState, open_secret, secret_state
 
@@ -34,6 +35,7 @@ class Gateway:
     usage: UsageStore
     runner: ClaudeRunner
     limiter: KeyLimiter
+    sessions: SessionStore
     secret: bytes = field(default=b"", repr=False)
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
@@ -59,7 +61,7 @@ class Gateway:
         runner = ClaudeRunner(settings)
         runner.start()
         limiter = KeyLimiter(backend, usage.cost_since)
-        return cls(settings, database, keys, usage, runner, limiter, secret=secret)
+        return cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
 
     async def secret_state(self) -> SecretState:
         """Whether the secret in force is still the store's and still the one on disk (for health)."""

@@ -7,17 +7,18 @@ clients that speak to it as the HTTPS listener ("https://testserver") or the pla
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from claude_code_api.app import create_app
 from claude_code_api.config import Settings, load_settings
 from claude_code_api.gateway import Gateway
+from claude_code_api.store.sessions import SessionStore
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 HTTPS_ORIGIN = "https://testserver"
@@ -59,8 +60,13 @@ class AdminSite:
 
 
 @asynccontextmanager
-async def open_site(settings: Settings) -> AsyncIterator[AdminSite]:
+async def open_site(
+    settings: Settings, session_clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[AdminSite]:
+    """The site on a gateway of its own; `session_clock` tells the time admin sessions expire by."""
     gateway = await Gateway.open(settings)
+    if session_clock is not None:
+        gateway.sessions = SessionStore(gateway.database, session_clock)
     try:
         yield AdminSite(settings, gateway)
     finally:
@@ -91,29 +97,3 @@ def csrf_meta(html: str) -> str:
 async def session_csrf(client: httpx.AsyncClient) -> str:
     """The CSRF token of the client's session, as the admin pages carry it."""
     return csrf_meta((await client.get("/admin")).text)
-
-
-@pytest.fixture
-def admin_settings(tmp_path: Path) -> Settings:
-    return make_admin_settings(tmp_path / "data")
-
-
-@pytest.fixture
-async def site(admin_settings: Settings) -> AsyncIterator[AdminSite]:
-    async with open_site(admin_settings) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def browser(site: AdminSite) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the HTTPS listener that is not logged in."""
-    async with site.client() as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(browser: httpx.AsyncClient) -> httpx.AsyncClient:
-    """A client of the HTTPS listener with an admin session."""
-    response = await log_in(browser)
-    assert response.status_code == 303, response.text
-    return browser

@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import httpx
 import openai
 import pytest
 import redis
 from sqlalchemy import make_url
 
+from claude_code_api.config import Settings
 from claude_code_api.store.database import Database
+from tests.integration.admin_site import AdminSite, log_in, make_admin_settings, open_site
 from tests.integration.gateway_harness import GatewayServer, make_settings
 from tests.integration.mock_anthropic import MockAnthropic
 
@@ -212,3 +215,34 @@ def client(gateway_server: GatewayServer, api_key: str) -> Iterator[openai.OpenA
     """The official OpenAI client, pointed at the running gateway without retries."""
     with openai.OpenAI(api_key=api_key, base_url=gateway_server.base_url, max_retries=0, timeout=30) as c:
         yield c
+
+
+# --- the admin site in-process (admin_site.py), for the test_admin*.py modules ---
+
+
+@pytest.fixture
+def admin_settings(tmp_path: Path) -> Settings:
+    """Settings of an admin site on a fresh data directory, with the test admin password."""
+    return make_admin_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def site(admin_settings: Settings) -> AsyncIterator[AdminSite]:
+    """The gateway app with its services, on `admin_settings`."""
+    async with open_site(admin_settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def browser(site: AdminSite) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the HTTPS listener that is not logged in."""
+    async with site.client() as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(browser: httpx.AsyncClient) -> httpx.AsyncClient:
+    """A client of the HTTPS listener with an admin session."""
+    response = await log_in(browser)
+    assert response.status_code == 303, response.text
+    return browser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 
@@ -14,8 +13,7 @@ from claude_code_api.routes.admin_site import AdminSite as SiteState
 from claude_code_api.security.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, MemoryLoginThrottle
 from claude_code_api.security.certs import generate_self_signed
 from claude_code_api.store.tables import AdminSessionRow
-from tests.factories import FAKE_OAUTH_TOKEN
-from tests.integration import admin_site
+from tests.factories import FAKE_OAUTH_TOKEN, FakeClock
 from tests.integration.admin_site import (
     ADMIN_AUTH,
     ADMIN_PASSWORD,
@@ -28,14 +26,6 @@ from tests.integration.admin_site import (
     make_admin_settings,
     open_site,
     session_csrf,
-)
-
-# The admin site's fixtures (see admin_site.py), shared by the test_admin*.py modules.
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
 )
 
 ADMIN_ROUTES = [
@@ -338,7 +328,7 @@ async def test_failed_logins_make_the_address_wait_but_never_lock_the_right_pass
         assert "Too many attempts" in page.text
         # The right password still works from another address, and from this one once the wait is over.
         assert (await log_in(admin)).status_code == 303
-        clock.now += 1
+        clock.advance(1)
         assert (await log_in(attacker)).status_code == 303
 
 
@@ -375,14 +365,6 @@ async def test_two_instances_share_the_failures_through_redis(tmp_path, redis_se
             assert (await elsewhere.get("/admin/keys", headers=ADMIN_AUTH)).status_code == 200
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _client_from(site, address: str) -> httpx.AsyncClient:
     """A client of the HTTPS listener whose requests come from `address`."""
     transport = httpx.ASGITransport(site.app, client=(address, 40000))
@@ -407,14 +389,15 @@ async def test_logout_without_csrf_token_is_refused(admin):
     assert (await admin.get("/admin")).status_code == 200
 
 
-async def _dashboard_status(settings, session_id: str) -> int:
+async def _dashboard_status(settings, session_id: str, clock: FakeClock | None = None) -> int:
     """The status of GET /admin for a browser holding `session_id`, on a freshly started gateway."""
-    async with open_site(settings) as opened, opened.client(cookies={SESSION_COOKIE: session_id}) as client:
+    opening = open_site(settings, clock.now if clock else None)
+    async with opening as opened, opened.client(cookies={SESSION_COOKIE: session_id}) as client:
         return (await client.get("/admin")).status_code
 
 
-async def _session_id(settings) -> str:
-    async with open_site(settings) as opened, opened.client() as client:
+async def _session_id(settings, clock: FakeClock | None = None) -> str:
+    async with open_site(settings, clock.now if clock else None) as opened, opened.client() as client:
         await log_in(client)
         return client.cookies[SESSION_COOKIE]
 
@@ -435,12 +418,14 @@ async def test_a_restart_with_the_same_password_keeps_sessions(tmp_path):
 
 
 async def test_an_expired_session_is_refused_by_the_server(tmp_path):
-    settings = make_admin_settings(tmp_path, admin_session_hours=1 / 3600)
-    session_id = await _session_id(settings)
-    assert await _dashboard_status(settings, session_id) == 200
-    await asyncio.sleep(1.1)
+    settings = make_admin_settings(tmp_path, admin_session_hours=1)
+    clock = FakeClock()
+    session_id = await _session_id(settings, clock)
+    clock.advance(hours=1, seconds=-1)
+    assert await _dashboard_status(settings, session_id, clock) == 200
+    clock.advance(1)
     # The browser would drop the cookie by now (Max-Age); the server must refuse it all the same.
-    assert await _dashboard_status(settings, session_id) == 303
+    assert await _dashboard_status(settings, session_id, clock) == 303
 
 
 async def test_login_form_sets_a_short_lived_strict_cookie_for_its_token(browser):

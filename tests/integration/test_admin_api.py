@@ -5,21 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import FAKE_OAUTH_TOKEN, make_oauth_token
-from tests.integration import admin_site
 from tests.integration.admin_site import (
     ADMIN_AUTH,
     API_KEY,
     HTTPS_ORIGIN,
     SAME_ORIGIN,
     session_csrf,
-)
-
-# The admin site's fixtures (see admin_site.py), shared by the test_admin*.py modules.
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
 )
 
 JSON_ROUTES = [

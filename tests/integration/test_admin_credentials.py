@@ -9,15 +9,7 @@ import pytest
 
 from claude_code_api.store.credential_kinds import CredentialInput, CredentialSecrets
 from tests.factories import FAKE_OAUTH_TOKEN
-from tests.integration import admin_site
 from tests.integration.admin_site import API_KEY, SAME_ORIGIN, csrf_meta
-
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
-)
 
 CONSOLE_KEY = "sk-ant-api03-" + "q" * 60 + "4321"
 

@@ -24,14 +24,6 @@ from tests.integration.admin_site import (
     session_csrf,
 )
 
-# The admin site's fixtures (see admin_site.py), shared by the test_admin*.py modules.
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
-)
-
 XSS = "<script>alert(1)</script>"
 REJECTED = (
     "rejected: Claude rejected this key's OAuth token (401). Tokens copied from ~/.claude/.credentials.json "

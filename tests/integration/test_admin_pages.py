@@ -10,7 +10,6 @@ import pytest
 
 from claude_code_api.store.usage import UsageRecord
 from tests.factories import FAKE_OAUTH_TOKEN
-from tests.integration import admin_site
 from tests.integration.admin_site import (
     API_KEY,
     BROWSER,
@@ -18,14 +17,6 @@ from tests.integration.admin_site import (
     csrf_meta,
     log_in,
     session_csrf,
-)
-
-# The admin site's fixtures (see admin_site.py), shared by the test_admin*.py modules.
-admin_settings, site, browser, admin = (
-    admin_site.admin_settings,
-    admin_site.site,
-    admin_site.browser,
-    admin_site.admin,
 )
 
 XSS_NAME = "<script>alert(1)</script>"

@@ -35,7 +35,7 @@ from claude_code_api.store.database import (
 from claude_code_api.store.keys import ApiKey, KeyStore
 from claude_code_api.store.tables import ApiKeyRow, Base
 from claude_code_api.store.usage import UsageBucket, UsageRecord, UsageStore, UsageTotals
-from tests.factories import FAKE_OAUTH_TOKEN, make_cipher, make_key_store, make_oauth_token
+from tests.factories import FAKE_OAUTH_TOKEN, FakeClock, make_cipher, make_key_store, make_oauth_token
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
@@ -621,11 +621,14 @@ async def test_a_cached_lookup_is_forgotten_at_once_when_the_key_changes_here(da
 
 
 async def test_a_cached_lookup_lasts_cache_seconds_at_most(database):
-    here = KeyStore(database, make_cipher(), cache_seconds=0.2)
+    clock = FakeClock()
+    here = KeyStore(database, make_cipher(), cache_seconds=1.0, clock=clock)
     record, full_key = await here.create_key("laptop", FAKE_OAUTH_TOKEN)
     assert await here.authenticate(full_key) is not None
     await make_key_store(database).revoke_key(record.id)
-    await asyncio.sleep(0.25)
+    clock.advance(0.99)
+    assert await here.authenticate(full_key) is not None
+    clock.advance(0.01)
     assert await here.authenticate(full_key) is None
 
 

@@ -235,8 +235,8 @@ class StopScanner:
             self.stopped = True
             released, self._pending = self._pending[:cut], ""
             return released
-        keep = self._hold
-        released = self._pending[: len(self._pending) - keep] if keep else self._pending
+        # Short pending text is all held: a negative end would release the start of a stop sequence.
+        released = self._pending[: max(0, len(self._pending) - self._hold)]
         self._pending = self._pending[len(released) :]
         return released
 

@@ -79,7 +79,7 @@ from claude_code_api.security.csrf import (
 )
 from claude_code_api.security.ratelimit import budget_period_end, budget_period_start
 from claude_code_api.store.keys import ApiKey
-from claude_code_api.store.sessions import AdminSession, SessionStore
+from claude_code_api.store.sessions import AdminSession
 
 _FORM_MAX_BYTES = 64 * 1024
 _LOGIN_NONCE_MAX_AGE = 60 * 60
@@ -108,7 +108,7 @@ async def current_session(request: Request, site: Site, gateway: GatewayDep) -> 
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         return None
-    return await SessionStore(gateway.database).find(session_id, site.fingerprint, datetime.now(UTC))
+    return await gateway.sessions.find(session_id, site.fingerprint)
 
 
 PageSession = Annotated[AdminSession | None, Depends(current_session)]
@@ -254,9 +254,7 @@ async def login(request: Request, site: Site, gateway: GatewayDep) -> Response:
         await throttle.record_failure(address)
         return _login_page(request, site, nonce, status=401, error="Wrong password.")
     await throttle.record_success(address)
-    session = await SessionStore(gateway.database).create(
-        site.fingerprint, site.session_lifetime, datetime.now(UTC)
-    )
+    session = await gateway.sessions.create(site.fingerprint, site.session_lifetime)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -275,7 +273,7 @@ async def logout(request: Request, site: Site, session: PageSession, gateway: Ga
     if session is not None:
         form = await _read_form(request)
         _check_csrf(request, site, session, form.get(CSRF_FORM_FIELD))
-        await SessionStore(gateway.database).delete(session.session_id)
+        await gateway.sessions.delete(session.session_id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, secure=True, httponly=True, samesite="strict")
     return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict, Unpack
@@ -167,13 +167,22 @@ class _CachedKey:
 class KeyStore:
     """API keys in the database, their OAuth tokens encrypted with `cipher`.
 
-    With `cache_seconds`, a successful lookup is reused for that long by this instance.
+    With `cache_seconds`, a successful lookup is reused for that long by this instance, as measured
+    by `clock` (seconds, monotonic).
     """
 
-    def __init__(self, database: Database, cipher: TokenCipher, *, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        cipher: TokenCipher,
+        *,
+        cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._database = database
         self._cipher = cipher
         self._cache_seconds = cache_seconds
+        self._clock = clock
         # The credentials keys run on; changing one here makes this store forget what it cached.
         self.credentials = CredentialStore(database, cipher, on_change=self._forget_all)
         self._cache: dict[str, _CachedKey] = {}
@@ -251,7 +260,7 @@ class KeyStore:
             return None
         key_hash = hash_api_key(full_key)
         # Looked up by the hash, which a caller cannot steer, so the lookup's timing tells nothing.
-        now = time.monotonic()
+        now = self._clock()
         cached = self._cache.get(key_hash)
         if cached is not None and now - cached.stored_at < self._cache_seconds:
             return cached.credentials
@@ -289,7 +298,7 @@ class KeyStore:
         return tuple(tuple(decrypt_credential(row, self._cipher) for row in rank) for rank in ranked)
 
     def _remember(self, key_hash: str, credentials: KeyCredentials) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if len(self._cache) >= _KEY_CACHE_MAX_ENTRIES:
             self._cache = {
                 cached_hash: cached

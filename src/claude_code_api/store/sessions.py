@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 
@@ -30,14 +31,21 @@ class AdminSession:
     expires_at: datetime
 
 
+def utc_now() -> datetime:
+    """The current time, in UTC: the clock sessions expire by."""
+    return datetime.now(UTC)
+
+
 class SessionStore:
-    """Admin sessions in the database."""
+    """Admin sessions in the database; `clock` tells the time they are opened and expire by."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], datetime] = utc_now) -> None:
         self._database = database
+        self._clock = clock
 
-    async def create(self, password_fingerprint: str, lifetime: timedelta, now: datetime) -> AdminSession:
+    async def create(self, password_fingerprint: str, lifetime: timedelta) -> AdminSession:
         """Opens a session bound to the current password's fingerprint and returns it with its id."""
+        now = self._clock()
         session_id = secrets.token_urlsafe(_SESSION_ID_BYTES)
         row = AdminSessionRow(
             id_hash=_hash(session_id),
@@ -51,10 +59,11 @@ class SessionStore:
             session.add(row)
         return AdminSession(session_id, row.created_at, row.expires_at)
 
-    async def find(self, session_id: str, password_fingerprint: str, now: datetime) -> AdminSession | None:
+    async def find(self, session_id: str, password_fingerprint: str) -> AdminSession | None:
         """Returns the session with this id, or None if it is unknown, expired or from another password."""
         if not session_id:
             return None
+        now = self._clock()
         async with self._database.session() as session:
             row = await session.get(AdminSessionRow, _hash(session_id))
             if row is None:

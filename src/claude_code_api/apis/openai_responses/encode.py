@@ -121,7 +121,9 @@ def response_object(
     status, incomplete = response_status(stop_reason)
     key = _item_key(echo["id"])
     output = [message_item(f"msg_{key}_0", text, status)] if text else []
-    output += [function_call_item(f"fc_{key}_{n + 1}", call, status) for n, call in enumerate(tool_calls)]
+    # Items are numbered by their place in the output, as the stream numbers them.
+    first = len(output)
+    output += [function_call_item(f"fc_{key}_{first + n}", call, status) for n, call in enumerate(tool_calls)]
     return echo | {
         "status": status,
         "incomplete_details": incomplete,

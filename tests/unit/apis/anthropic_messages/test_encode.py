@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import anthropic
+import orjson
 import pytest
 from anthropic._models import construct_type
 from anthropic._streaming import SSEDecoder
@@ -21,6 +26,8 @@ from claude_code_api.errors import (
     RateLimitError,
     UpstreamTimeoutError,
 )
+from tests.replay import assert_golden, replay_answer, replay_names, replay_stream
+from tests.wire_clients import JSON, anthropic_client
 
 
 def test_message_has_anthropics_shape():
@@ -160,3 +167,166 @@ def test_stream_error_is_an_error_event():
     assert (
         raw == b'event: error\ndata: {"type":"error","error":{"type":"timeout_error","message":"late"}}\n\n'
     )
+
+
+# --- through the replay runner: recorded Claude Code runs, encoded and read back by `anthropic` ----
+
+MESSAGE_ID = "msg_replay"
+QUESTION: Any = [{"role": "user", "content": "recorded"}]
+FAILED_BEFORE_ANSWERING = ("overloaded", "unauthorized", "usage_limit")
+ANSWERED = [
+    name for name in replay_names() if name not in (*FAILED_BEFORE_ANSWERING, "broken_stream_then_error")
+]
+
+
+def spec_for(name: str) -> dict[str, Any]:
+    return {"output_schema": {"type": "object"}} if name.startswith("structured") else {}
+
+
+@pytest.mark.parametrize("name", [*ANSWERED, "broken_stream_then_error"])
+async def test_replayed_stream_is_byte_for_byte_the_golden_file(name: str) -> None:
+    body = await replay_stream(name, MessageStreamEncoder(MESSAGE_ID), **spec_for(name))
+
+    assert_golden(f"anthropic_messages/{name}.sse", body)
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+async def test_replayed_stream_read_by_anthropic_equals_the_whole_message(name: str) -> None:
+    body = await replay_stream(name, MessageStreamEncoder(MESSAGE_ID), **spec_for(name))
+    answer = await replay_answer(name, **spec_for(name))
+    whole = Message.model_validate(MessageStreamEncoder(MESSAGE_ID).whole(answer))
+
+    with anthropic_client(body).messages.stream(model="sonnet", max_tokens=100, messages=QUESTION) as stream:
+        streamed = stream.get_final_message()
+
+    assert streamed.model_dump() == whole.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "content", "stop_reason", "stop_sequence", "usage"),
+    [
+        ("plain_text", {}, [("text", "Hello there! How can I help?")], "end_turn", None, (21, 0, 0, 7)),
+        ("cached_usage", {}, [("text", "Hello again.")], "end_turn", None, (4, 100, 900, 3)),
+        ("max_tokens", {}, [("text", "The answer was cut h")], "max_tokens", None, (12, 0, 0, 5)),
+        ("upstream_stop_sequence", {}, [("text", "one two ")], "stop_sequence", None, (10, 0, 0, 5)),
+        (
+            "plain_text",
+            {"stop_sequences": ("elp?",)},
+            [("text", "Hello there! How can I h")],
+            "stop_sequence",
+            "elp?",
+            (21, 0, 0, 7),
+        ),
+        (
+            "tool_call",
+            {},
+            [("tool_use", {"city": "Paris", "unit": "celsius"})],
+            "tool_use",
+            None,
+            (50, 0, 0, 20),
+        ),
+        (
+            "parallel_tool_calls",
+            {},
+            [
+                ("text", "Let me check both."),
+                ("tool_use", {"city": "Paris"}),
+                ("tool_use", {"city": "Paris"}),
+            ],
+            "tool_use",
+            None,
+            (60, 0, 0, 30),
+        ),
+        (
+            "structured_output",
+            {"output_schema": {}},
+            [("text", '{"celsius":22,"city":"Paris"}')],
+            "end_turn",
+            None,
+            (10, 0, 0, 5),
+        ),
+    ],
+)
+async def test_replayed_whole_message_has_content_stop_reason_and_usage(
+    name: str,
+    spec: dict[str, Any],
+    content: list[tuple[str, Any]],
+    stop_reason: str,
+    stop_sequence: str | None,
+    usage: tuple[int, int, int, int],
+) -> None:
+    message = Message.model_validate(
+        MessageStreamEncoder(MESSAGE_ID).whole(await replay_answer(name, **spec))
+    )
+
+    assert [(b.type, b.text if b.type == "text" else b.input) for b in message.content] == content  # type: ignore[union-attr]
+    assert (message.stop_reason, message.stop_sequence) == (stop_reason, stop_sequence)
+    counts = message.usage
+    assert (
+        counts.input_tokens,
+        counts.cache_creation_input_tokens,
+        counts.cache_read_input_tokens,
+        counts.output_tokens,
+    ) == usage
+
+
+async def test_replayed_tool_calls_are_blocks_with_their_own_indexes() -> None:
+    body = await replay_stream("parallel_tool_calls", MessageStreamEncoder(MESSAGE_ID))
+
+    events = list(
+        anthropic_client(body).messages.create(model="s", max_tokens=9, messages=QUESTION, stream=True)
+    )
+
+    starts = [e for e in events if e.type == "content_block_start"]
+    assert [(e.index, e.content_block.type) for e in starts] == [
+        (0, "text"),
+        (1, "tool_use"),
+        (2, "tool_use"),
+    ]
+    assert [getattr(e.content_block, "name", None) for e in starts] == [None, "get_weather", "get_time"]
+    pieces = [e for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
+    assert {e.index for e in pieces} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "status"),
+    [
+        ("unauthorized", anthropic.InternalServerError, 502),
+        ("usage_limit", anthropic.RateLimitError, 429),
+        ("overloaded", anthropic.InternalServerError, 503),
+    ],
+)
+async def test_replayed_failure_before_the_first_byte_is_an_http_error(
+    name: str, error_type: type[anthropic.APIStatusError], status: int
+) -> None:
+    with pytest.raises(GatewayError) as raised:
+        await replay_stream(name, MessageStreamEncoder(MESSAGE_ID))
+    error = raised.value
+    client = anthropic_client(
+        orjson.dumps(anthropic_error(error)), status=error.status, headers=JSON | error.headers()
+    )
+
+    with pytest.raises(error_type) as seen:
+        client.messages.create(model="sonnet", max_tokens=100, messages=QUESTION, stream=True)
+
+    assert seen.value.status_code == status
+    assert seen.value.body == anthropic_error(error)
+
+
+async def test_replayed_failure_after_the_first_byte_is_an_error_event_anthropic_raises() -> None:
+    body = await replay_stream("broken_stream_then_error", MessageStreamEncoder(MESSAGE_ID))
+
+    stream = anthropic_client(body).messages.create(
+        model="sonnet", max_tokens=100, messages=QUESTION, stream=True
+    )
+    texts: list[str] = []
+
+    def read() -> None:
+        for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                texts.append(event.delta.text)
+
+    with pytest.raises(anthropic.APIStatusError, match=re.escape("Claude's API failed (upstream HTTP 500).")):
+        read()
+
+    assert texts == ["Hell", "o th"]

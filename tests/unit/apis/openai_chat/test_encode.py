@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import openai
 import orjson
 import pytest
 from openai.types.chat import ChatCompletion as OpenAIChatCompletion
@@ -15,7 +17,18 @@ from claude_code_api.answer.events import (
     ToolCallRecord,
     ToolCallStarted,
 )
-from claude_code_api.apis.openai_chat.encode import ChunkFactory, chat_completion, finish_reason, openai_usage
+from claude_code_api.apis.openai_chat.encode import (
+    ChatChunkEncoder,
+    ChunkFactory,
+    chat_completion,
+    finish_reason,
+    openai_usage,
+)
+from claude_code_api.errors import GatewayError
+from tests.replay import assert_golden, replay_answer, replay_names, replay_stream
+from tests.wire_clients import JSON, openai_client
+
+FAILED_BEFORE_ANSWERING = ("overloaded", "unauthorized", "usage_limit")
 
 
 @pytest.mark.parametrize(
@@ -216,3 +229,154 @@ def test_usage_chunk_has_no_choices_and_the_usage():
         },
     }
     assert OpenAIChatCompletionChunk.model_validate(chunk).usage.total_tokens == 13
+
+
+# --- through the replay runner: recorded Claude Code runs, encoded and read back by `openai` -------
+
+COMPLETION_ID = "chatcmpl-replay"
+CREATED = 1_700_000_000
+QUESTION: Any = [{"role": "user", "content": "recorded"}]
+ANSWERED = [
+    name for name in replay_names() if name not in (*FAILED_BEFORE_ANSWERING, "broken_stream_then_error")
+]
+
+
+def chat_encoder(include_usage: bool = True) -> ChatChunkEncoder:
+    return ChatChunkEncoder(COMPLETION_ID, CREATED, include_usage)
+
+
+def spec_for(name: str) -> dict[str, Any]:
+    return {"output_schema": {"type": "object"}} if name.startswith("structured") else {}
+
+
+@pytest.mark.parametrize("name", [*ANSWERED, "broken_stream_then_error"])
+async def test_stream_is_byte_for_byte_the_golden_file(name: str) -> None:
+    assert_golden(f"openai_chat/{name}.sse", await replay_stream(name, chat_encoder(), **spec_for(name)))
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+async def test_stream_read_by_openai_equals_the_whole_answer(name: str) -> None:
+    body = await replay_stream(name, chat_encoder(), **spec_for(name))
+    whole = OpenAIChatCompletion.model_validate(
+        chat_encoder().whole(await replay_answer(name, **spec_for(name)))
+    )
+
+    with openai_client(body).chat.completions.stream(model="sonnet", messages=QUESTION) as stream:
+        try:
+            streamed: OpenAIChatCompletion = stream.get_final_completion()
+        except openai.LengthFinishReasonError as cut:  # the accumulator's way to end at "length"
+            streamed = cut.completion
+
+    assert streamed.id == whole.id == COMPLETION_ID
+    assert streamed.choices[0].finish_reason == whole.choices[0].finish_reason
+    assert (streamed.choices[0].message.content or "") == (whole.choices[0].message.content or "")
+    calls = [
+        (c.id, c.function.name, c.function.arguments) for c in streamed.choices[0].message.tool_calls or []
+    ]
+    assert calls == [
+        (c.id, c.function.name, c.function.arguments) for c in whole.choices[0].message.tool_calls or []
+    ]
+    assert streamed.usage == whole.usage
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "content", "finish", "usage"),
+    [
+        ("plain_text", {}, "Hello there! How can I help?", "stop", (21, 7, 0)),
+        ("cached_usage", {}, "Hello again.", "stop", (1004, 3, 900)),
+        ("max_tokens", {}, "The answer was cut h", "length", (12, 5, 0)),
+        ("thinking", {}, "Forty-two.", "stop", (10, 5, 0)),
+        ("plain_text", {"stop_sequences": ("ere! How",)}, "Hello th", "stop", (21, 7, 0)),
+        ("broken_stream_retried", {}, "Hello there, general Kenobi.", "stop", (25, 10, 0)),
+        ("structured_output", {"output_schema": {}}, '{"celsius":22,"city":"Paris"}', "stop", (10, 5, 0)),
+        (
+            "structured_output_retried",
+            {"output_schema": {}},
+            '{"celsius":22,"city":"Paris"}',
+            "stop",
+            (20, 10, 0),
+        ),
+    ],
+)
+async def test_whole_completion_has_the_text_finish_reason_and_usage(
+    name: str, spec: dict[str, Any], content: str, finish: str, usage: tuple[int, int, int]
+) -> None:
+    completion = OpenAIChatCompletion.model_validate(chat_encoder().whole(await replay_answer(name, **spec)))
+
+    assert completion.choices[0].message.content == content
+    assert completion.choices[0].finish_reason == finish
+    assert completion.usage is not None
+    prompt, output, cached = usage
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (prompt, output)
+    assert completion.usage.prompt_tokens_details is not None
+    assert completion.usage.prompt_tokens_details.cached_tokens == cached
+
+
+async def test_tool_call_deltas_carry_their_index_and_rebuild_both_calls() -> None:
+    body = await replay_stream("parallel_tool_calls", chat_encoder(include_usage=False))
+
+    chunks = list(openai_client(body).chat.completions.create(model="sonnet", messages=QUESTION, stream=True))
+
+    deltas = [call for chunk in chunks for choice in chunk.choices for call in choice.delta.tool_calls or []]
+    assert [(d.index, d.id, d.function.name if d.function else None) for d in deltas if d.id] == [
+        (0, "toolu_weather_1", "get_weather"),
+        (1, "toolu_time_2", "get_time"),
+    ]
+    arguments = ["", ""]
+    for delta in deltas:
+        arguments[delta.index] += delta.function.arguments or "" if delta.function else ""
+    assert [orjson.loads(a) for a in arguments] == [{"city": "Paris"}, {"city": "Paris"}]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert chunks[-1].usage is None  # no usage chunk when it was not asked for
+
+
+async def test_usage_chunk_comes_last_when_asked_for() -> None:
+    body = await replay_stream("cached_usage", chat_encoder(include_usage=True))
+
+    chunks = list(openai_client(body).chat.completions.create(model="sonnet", messages=QUESTION, stream=True))
+
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (1004, 3)
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "status"),
+    [
+        ("unauthorized", openai.InternalServerError, 502),
+        ("usage_limit", openai.RateLimitError, 429),
+        ("overloaded", openai.InternalServerError, 503),
+    ],
+)
+async def test_failure_before_the_first_byte_is_an_http_error(
+    name: str, error_type: type[openai.APIStatusError], status: int
+) -> None:
+    with pytest.raises(GatewayError) as raised:
+        await replay_stream(name, chat_encoder())
+    error = raised.value
+    client = openai_client(orjson.dumps(error.to_body()), status=error.status, headers=JSON | error.headers())
+
+    with pytest.raises(error_type) as seen:
+        client.chat.completions.create(model="sonnet", messages=QUESTION, stream=True)
+
+    assert seen.value.status_code == status
+    assert seen.value.body == error.to_body()["error"]
+
+
+async def test_failure_after_the_first_byte_is_an_error_event_openai_raises() -> None:
+    body = await replay_stream("broken_stream_then_error", chat_encoder())
+
+    stream = openai_client(body).chat.completions.create(model="sonnet", messages=QUESTION, stream=True)
+    contents: list[str | None] = []
+
+    def read() -> None:
+        for chunk in stream:
+            contents.append(chunk.choices[0].delta.content)
+
+    with pytest.raises(openai.APIError, match=re.escape("Claude's API failed (upstream HTTP 500).")):
+        read()
+
+    assert contents == ["", "Hell", "o th"]
+    assert not body.endswith(b"data: [DONE]\n\n")

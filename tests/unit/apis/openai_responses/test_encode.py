@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import orjson
 import pytest
 from openai._models import construct_type
@@ -18,8 +19,10 @@ from claude_code_api.apis.openai_responses.encode import (
     response_object,
     response_status,
 )
-from claude_code_api.errors import UpstreamTimeoutError
+from claude_code_api.errors import GatewayError, UpstreamTimeoutError
 from claude_code_api.routes.responses import parse_responses_request
+from tests.replay import assert_golden, replay_answer, replay_names, replay_stream
+from tests.wire_clients import JSON, openai_client
 
 WEATHER: Any = {
     "type": "function",
@@ -169,3 +172,143 @@ def test_stream_failure_is_a_response_failed_event():
     assert event["response"]["status"] == "failed"
     assert event["response"]["error"] == {"code": "server_error", "message": "late"}
     assert Response.model_validate(event["response"]).output_text == "Hel"
+
+
+# --- through the replay runner: recorded Claude Code runs, encoded and read back by `openai` -------
+
+FAILED_BEFORE_ANSWERING = ("overloaded", "unauthorized", "usage_limit")
+ANSWERED = [
+    name for name in replay_names() if name not in (*FAILED_BEFORE_ANSWERING, "broken_stream_then_error")
+]
+TOOLS: Any = [
+    {"type": "function", "name": name, "parameters": {"type": "object", "properties": {}}, "strict": False}
+    for name in ("get_weather", "get_time")
+]
+
+
+def replay_encoder() -> ResponseStreamEncoder:
+    return ResponseStreamEncoder(echo(tools=TOOLS))
+
+
+def spec_for(name: str) -> dict[str, Any]:
+    return {"output_schema": {"type": "object"}} if name.startswith("structured") else {}
+
+
+@pytest.mark.parametrize("name", [*ANSWERED, "broken_stream_then_error"])
+async def test_replayed_stream_is_byte_for_byte_the_golden_file(name: str) -> None:
+    body = await replay_stream(name, replay_encoder(), **spec_for(name))
+
+    assert_golden(f"openai_responses/{name}.sse", body)
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+async def test_replayed_stream_read_by_openai_ends_with_the_whole_response(name: str) -> None:
+    body = await replay_stream(name, replay_encoder(), **spec_for(name))
+    whole = Response.model_validate(replay_encoder().whole(await replay_answer(name, **spec_for(name))))
+
+    events = list(
+        openai_client(body).responses.create(model="sonnet", input="recorded", tools=TOOLS, stream=True)
+    )
+
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    assert events[-1].response.model_dump() == whole.model_dump()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERED if name != "max_tokens"])
+async def test_replayed_stream_accumulated_by_openai_has_the_answer(name: str) -> None:
+    body = await replay_stream(name, replay_encoder(), **spec_for(name))
+    answer = await replay_answer(name, **spec_for(name))
+
+    with openai_client(body).responses.stream(model="sonnet", input="recorded", tools=TOOLS) as stream:
+        final = stream.get_final_response()
+
+    assert final.output_text == answer.text
+    calls = [
+        (item.call_id, item.name, item.arguments) for item in final.output if item.type == "function_call"
+    ]
+    assert calls == [(call.call_id, call.name, call.arguments) for call in answer.tool_calls]
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "status", "incomplete", "usage"),
+    [
+        ("plain_text", {}, "completed", None, (21, 0, 7)),
+        ("cached_usage", {}, "completed", None, (1004, 900, 3)),
+        ("max_tokens", {}, "incomplete", "max_output_tokens", (12, 0, 5)),
+        ("plain_text", {"stop_sequences": ("How",)}, "completed", None, (21, 0, 7)),
+        ("tool_call", {}, "completed", None, (50, 0, 20)),
+    ],
+)
+async def test_replayed_whole_response_has_status_and_usage(
+    name: str, spec: dict[str, Any], status: str, incomplete: str | None, usage: tuple[int, int, int]
+) -> None:
+    response = Response.model_validate(replay_encoder().whole(await replay_answer(name, **spec)))
+
+    assert response.status == status
+    assert (response.incomplete_details.reason if response.incomplete_details else None) == incomplete
+    assert response.usage is not None
+    assert (
+        response.usage.input_tokens,
+        response.usage.input_tokens_details.cached_tokens,
+        response.usage.output_tokens,
+    ) == usage
+
+
+async def test_replayed_tool_calls_are_function_call_items_with_streamed_arguments() -> None:
+    body = await replay_stream("parallel_tool_calls", replay_encoder())
+
+    events = list(
+        openai_client(body).responses.create(model="sonnet", input="recorded", tools=TOOLS, stream=True)
+    )
+
+    added = [event.item for event in events if event.type == "response.output_item.added"]
+    assert [(item.type, getattr(item, "name", None)) for item in added] == [
+        ("message", None),
+        ("function_call", "get_weather"),
+        ("function_call", "get_time"),
+    ]
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert [(e.output_index, orjson.loads(e.arguments)) for e in done] == [
+        (1, {"city": "Paris"}),
+        (2, {"city": "Paris"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "status"),
+    [
+        ("unauthorized", openai.InternalServerError, 502),
+        ("usage_limit", openai.RateLimitError, 429),
+        ("overloaded", openai.InternalServerError, 503),
+    ],
+)
+async def test_replayed_failure_before_the_first_byte_is_an_http_error(
+    name: str, error_type: type[openai.APIStatusError], status: int
+) -> None:
+    with pytest.raises(GatewayError) as raised:
+        await replay_stream(name, replay_encoder())
+    error = raised.value
+    client = openai_client(orjson.dumps(error.to_body()), status=error.status, headers=JSON | error.headers())
+
+    with pytest.raises(error_type) as seen:
+        client.responses.create(model="sonnet", input="recorded", stream=True)
+
+    assert seen.value.status_code == status
+    assert seen.value.body == error.to_body()["error"]
+
+
+async def test_replayed_failure_after_the_first_byte_is_a_response_failed_event() -> None:
+    body = await replay_stream("broken_stream_then_error", replay_encoder())
+
+    events = list(openai_client(body).responses.create(model="sonnet", input="recorded", stream=True))
+
+    assert [e.delta for e in events if e.type == "response.output_text.delta"] == ["Hell", "o th"]
+    assert events[-1].type == "response.failed"
+    failed = events[-1].response
+    assert failed.error is not None
+    assert (failed.error.code, failed.error.message) == (
+        "server_error",
+        "Claude's API failed (upstream HTTP 500).",
+    )
+    assert failed.output_text == "Hello th"
