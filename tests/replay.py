@@ -26,7 +26,7 @@ from claude_code_api.answer.events import Answer, RunReport
 from claude_code_api.answer.loop import RunSpec, StreamEncoder, collect_answer, stream_answer
 from claude_code_api.answer.request import ClaudeRequest
 from claude_code_api.answer.tools import ClientTool, client_tool_name
-from claude_code_api.claude.process import error_from_result
+from claude_code_api.claude.failures import error_from_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replays"
 # The model the recordings asked for (tests/record_replays.py MODEL).
