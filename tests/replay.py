@@ -27,6 +27,7 @@ from claude_code_api.answer.loop import RunSpec, StreamEncoder, collect_answer, 
 from claude_code_api.answer.request import ClaudeRequest
 from claude_code_api.answer.tools import ClientTool, client_tool_name
 from claude_code_api.claude.failures import error_from_result
+from claude_code_api.upstream import UpstreamCredential
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replays"
 # The model the recordings asked for (tests/record_replays.py MODEL).
@@ -71,7 +72,9 @@ def replay_spec(
         client_tools=client_tools,
         output_schema=output_schema,
     )
-    return RunSpec("sk-ant-oat01-replay", request)
+    return RunSpec.on(
+        UpstreamCredential("subscription", secret="sk-ant-oat01-replay", name="replay"), request
+    )
 
 
 class ReplayRunner:

@@ -23,11 +23,11 @@ from claude_code_api.store.credential_kinds import (
     CredentialInput,
     CredentialOptions,
     CredentialSecrets,
-    ModelPins,
     validate_credential,
 )
 from claude_code_api.store.credentials import Credential, CredentialStore
 from claude_code_api.store.database import Database
+from claude_code_api.upstream import ModelPins
 
 T = TypeVar("T")
 
@@ -162,7 +162,7 @@ def add_credential(name: str, kind: str, **options: Any) -> None:
             resource=options["resource"],
             base_url=options["base_url"],
             models=ModelPins(
-                model=options["model"],
+                default=options["model"],
                 opus=options["opus_model"],
                 sonnet=options["sonnet_model"],
                 haiku=options["haiku_model"],
@@ -267,7 +267,7 @@ def describe_options(record: Credential) -> str:
         "project": options.project,
         "resource": options.resource,
         "base_url": options.base_url,
-        "model": options.models.model,
+        "model": options.models.default,
         "opus": options.models.opus,
         "sonnet": options.models.sonnet,
         "haiku": options.models.haiku,

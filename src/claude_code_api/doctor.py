@@ -182,7 +182,7 @@ async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
                 max_output_tokens=1,
             )
             try:
-                async with runner.run(RunSpec(credentials.oauth_token, request)) as messages:
+                async with runner.run(RunSpec(credentials.upstream_ranks, request)) as messages:
                     async for _ in messages:
                         pass
             except GatewayError as exc:

@@ -9,13 +9,17 @@ import math
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from claude_code_api.claude.routing import CredentialHealth, CredentialRouter
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UsageLimitError
 from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
+from claude_code_api.store.credentials import CredentialStore
 from claude_code_api.store.database import Database
 from claude_code_api.store.keys import KEY_CACHE_SECONDS, KeyStore
 from claude_code_api.store.sessions import SessionStore
@@ -23,6 +27,10 @@ from claude_code_api.store.usage import UsageRecord, UsageStore
 from claude_code_api.store.verifier import SecretState, open_secret, secret_state
 
 logger = logging.getLogger(__name__)
+
+# How often the credential states other instances recorded are read: an exhausted credential is skipped
+# by every instance within about this long.
+STATE_FOLLOW_SECONDS = 0.5
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Gateway:
     secret: bytes = field(default=b"", repr=False)
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
+    _following: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
@@ -58,10 +67,14 @@ class Gateway:
         except BaseException:
             await database.dispose()
             raise
-        runner = ClaudeRunner(settings)
+        credentials = keys.credentials
+        router = CredentialRouter(publish=partial(_publish_state, credentials))
+        runner = ClaudeRunner(settings, router)
         runner.start()
         limiter = KeyLimiter(backend, usage.cost_since)
-        return cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
+        gateway = cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
+        gateway._following = asyncio.create_task(_follow_states(credentials, router))
+        return gateway
 
     async def secret_state(self) -> SecretState:
         """Whether the secret in force is still the store's and still the one on disk (for health)."""
@@ -105,6 +118,8 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Ends every Claude process, finishes pending usage writes, then closes the store."""
+        if self._following is not None:
+            self._following.cancel()
         await self.runner.aclose()
         if self._pending_writes:
             await asyncio.wait(self._pending_writes, timeout=5)
@@ -126,3 +141,30 @@ def token_problem(error: GatewayError | None) -> str | None:
     if isinstance(error, UsageLimitError):
         return "usage limit"
     return None
+
+
+async def _publish_state(credentials: CredentialStore, name: str, health: CredentialHealth) -> None:
+    """Records a credential's new state in the store, where every instance reads it."""
+    until = None if health.until is None else datetime.fromtimestamp(health.until, UTC)
+    await credentials.set_state(name, health.state, reason=health.reason, until=until)
+
+
+async def _follow_states(credentials: CredentialStore, router: CredentialRouter) -> None:
+    """Keeps the router's credential states those the store holds, as other instances record them."""
+    while True:
+        await asyncio.sleep(STATE_FOLLOW_SECONDS)
+        try:
+            known = await credentials.list_credentials()
+        except Exception:
+            logger.warning("Credential states could not be read from the store", exc_info=True)
+            continue
+        router.adopt(
+            {
+                credential.name: CredentialHealth(
+                    credential.state.state,
+                    None if credential.state.until is None else credential.state.until.timestamp(),
+                    credential.state.reason,
+                )
+                for credential in known
+            }
+        )

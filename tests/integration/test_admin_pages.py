@@ -76,7 +76,7 @@ async def test_exchange_shows_the_new_key_once_with_a_copy_button_and_examples(s
     credentials = await site.gateway.keys.authenticate(api_key)
     assert credentials is not None
     assert credentials.key.name == "laptop"
-    assert credentials.oauth_token == FAKE_OAUTH_TOKEN
+    assert credentials.upstream_ranks[0][0].secret == FAKE_OAUTH_TOKEN
     assert FAKE_OAUTH_TOKEN not in response.text
 
 

@@ -98,7 +98,14 @@ async def test_every_kind_keeps_its_secrets_and_options(database):
         access_key_id="AKIAEXAMPLE", secret_access_key="secret/1234", session_token="session"
     )
     assert bedrock.credential.hint == "1234"
-    assert bedrock.environment()["AWS_SECRET_ACCESS_KEY"] == "secret/1234"
+    # What a Claude process runs on: the same secrets and options, named.
+    upstream = bedrock.upstream()
+    assert (upstream.name, upstream.kind, upstream.region) == ("bedrock-keys", "bedrock", "us-east-1")
+    assert (upstream.access_key_id, upstream.secret_access_key, upstream.session_token) == (
+        "AKIAEXAMPLE",
+        "secret/1234",
+        "session",
+    )
     vertex = await store.upstream_credential("vertex")
     assert vertex.secrets.google_credentials == SERVICE_ACCOUNT
     # The project comes from the service account's file when not given.
@@ -177,8 +184,12 @@ async def test_key_on_ranked_credentials_identifies_with_them_decrypted(database
     assert found.key == record
     assert [[c.name for c in rank] for rank in found.ranks] == [["a", "b"], ["c"]]
     assert found.ranks[0][1].secrets.api_key == CONSOLE_KEY
-    # The compatibility property: the best-ranked subscription's token.
-    assert found.oauth_token == token
+    # As Claude Code processes run on them: named, in the same ranks.
+    assert [[(c.name, c.kind) for c in rank] for rank in found.upstream_ranks] == [
+        [("a", "subscription"), ("b", "anthropic-api-key")],
+        [("c", "anthropic-api-key")],
+    ]
+    assert found.upstream_ranks[0][0].secret == token
     assert token not in repr(found)
     assert CONSOLE_KEY not in repr(found)
 

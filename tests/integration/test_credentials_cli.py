@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from claude_code_api.cli import main
-from claude_code_api.store.credentials import CredentialStore, UpstreamCredential
+from claude_code_api.store.credentials import CredentialStore, StoredCredential
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration.test_keys_cli import create, key_store, stored
 
@@ -29,8 +29,8 @@ def add(data_dir: Path, name: str, *options: str, stdin: str | None = None) -> R
     return result
 
 
-def upstream(data_dir: Path, name: str) -> UpstreamCredential:
-    async def read() -> UpstreamCredential:
+def upstream(data_dir: Path, name: str) -> StoredCredential:
+    async def read() -> StoredCredential:
         async with key_store(data_dir) as keys:
             return await CredentialStore(keys._database, keys._cipher).upstream_credential(name)
 

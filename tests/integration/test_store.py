@@ -203,7 +203,7 @@ async def test_created_key_authenticates_with_its_token(database):
     credentials = await store.authenticate(full_key)
     assert credentials is not None
     assert credentials.key == record
-    assert credentials.oauth_token == FAKE_OAUTH_TOKEN
+    assert credentials.upstream_ranks[0][0].secret == FAKE_OAUTH_TOKEN
 
 
 async def test_neither_full_key_nor_token_is_stored_in_clear(database, database_url):
@@ -312,7 +312,7 @@ async def test_oauth_token_is_stored_without_surrounding_whitespace(database):
     _, full_key = await store.create_key("laptop", f"  {FAKE_OAUTH_TOKEN}\n")
     credentials = await store.authenticate(full_key)
     assert credentials is not None
-    assert credentials.oauth_token == FAKE_OAUTH_TOKEN
+    assert credentials.upstream_ranks[0][0].secret == FAKE_OAUTH_TOKEN
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])

@@ -11,8 +11,6 @@ from claude_code_api.store.credential_kinds import (
     CredentialInput,
     CredentialOptions,
     CredentialSecrets,
-    ModelPins,
-    environment,
     parse_ranks,
     secret_hint,
     validate_credential,
@@ -197,25 +195,3 @@ def test_ranks_are_parsed_one_option_per_rank(ranks, parsed):
 def test_bad_ranks_are_refused(ranks, message):
     with pytest.raises(InvalidRequestError, match=message):
         parse_ranks(ranks)
-
-
-def test_environment_follows_the_kind():
-    pins = ModelPins(model="m", sonnet="s")
-    bedrock = environment(
-        "bedrock",
-        CredentialSecrets(api_key="bk"),
-        CredentialOptions(region="us-east-1", base_url="http://mock", models=pins),
-    )
-    assert bedrock == {
-        "CLAUDE_CODE_USE_BEDROCK": "1",
-        "AWS_REGION": "us-east-1",
-        "AWS_BEARER_TOKEN_BEDROCK": "bk",
-        "ANTHROPIC_BEDROCK_BASE_URL": "http://mock",
-        "ANTHROPIC_MODEL": "m",
-        "ANTHROPIC_DEFAULT_SONNET_MODEL": "s",
-    }
-    assert environment("subscription", CredentialSecrets(oauth_token="t"), CredentialOptions()) == {
-        "CLAUDE_CODE_OAUTH_TOKEN": "t"
-    }
-    foundry = environment("foundry", CredentialSecrets(api_key="k"), CredentialOptions(resource="r"))
-    assert foundry["ANTHROPIC_FOUNDRY_RESOURCE"] == "r"

@@ -35,17 +35,30 @@ from claude_code_api.answer.events import (
 from claude_code_api.answer.reader import ClaudeStreamReader, StopScanner
 from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest
 from claude_code_api.errors import GatewayError, UpstreamError
+from claude_code_api.upstream import UpstreamCredential
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One request for Claude Code, with the OAuth token of the key that made it."""
+    """One request for Claude Code, with the upstream credentials of the key that made it, best rank
+    first (credentials of one rank are equals); the runner chooses one."""
 
-    oauth_token: str
+    ranks: tuple[tuple[UpstreamCredential, ...], ...]
     request: ClaudeRequest
 
+    @classmethod
+    def on(cls, credential: UpstreamCredential, request: ClaudeRequest) -> RunSpec:
+        """A request for one credential alone."""
+        return cls(((credential,),), request)
+
+    @property
+    def credential(self) -> UpstreamCredential:
+        """The credential of a request the runner has given one (its first otherwise)."""
+        return self.ranks[0][0]
+
     def __repr__(self) -> str:
-        return f"RunSpec(model={self.request.model!r}, oauth_token=<hidden>)"
+        names = " > ".join(",".join(c.name for c in rank) for rank in self.ranks)
+        return f"RunSpec(model={self.request.model!r}, credentials={names!r})"
 
 
 class Runner(Protocol):

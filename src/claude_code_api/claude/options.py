@@ -7,6 +7,7 @@ The model is not: a live process switches it (`set_model`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn
 from claude_code_api.claude import launcher
+from claude_code_api.claude.credential_env import credential_environment, write_credential_files
 from claude_code_api.claude.handover import ToolHandOver
 from claude_code_api.claude.transcript import transcript_entries
 from claude_code_api.claude.workspace import Workspace
@@ -72,8 +74,12 @@ SPARE_NICENESS = 10
 def spawn_signature(spec: RunSpec) -> str:
     """What a process is started with and cannot change later: its credential and its options."""
     request = spec.request
+    credential = spec.credential
     fixed = {
-        "token": spec.oauth_token,
+        # The credential's name and a digest of all of it: a process never serves another credential,
+        # nor this one once its secret or options changed.
+        "credential": credential.name,
+        "credential_digest": hashlib.sha256(repr(dataclasses.astuple(credential)).encode()).hexdigest(),
         "system": request.system_prompt,
         "max_output_tokens": request.max_output_tokens,
         "effort": request.effort,
@@ -182,7 +188,6 @@ class ProcessOptions:
             {
                 "HOME": str(workspace.home),
                 "TMPDIR": str(workspace.root),
-                "CLAUDE_CODE_OAUTH_TOKEN": spec.oauth_token,
                 # Without it the CLI also calls Anthropic's own hosts (flags, telemetry).
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                 "DISABLE_AUTOUPDATER": "1",
@@ -192,8 +197,12 @@ class ProcessOptions:
                 "API_TIMEOUT_MS": str(int(settings.first_token_timeout * 1000)),
             }
         )
-        if settings.anthropic_base_url:
-            env["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url
+        upstream = credential_environment(spec.credential, workspace.root)
+        write_credential_files(upstream)
+        env.update(upstream.variables)
+        if settings.anthropic_base_url and spec.credential.kind in ("subscription", "anthropic-api-key"):
+            # The operator's base URL (a proxy, or a test's mock) for credentials that name none.
+            env["ANTHROPIC_BASE_URL"] = env["ANTHROPIC_BASE_URL"] or settings.anthropic_base_url
         if spec.request.max_output_tokens is not None:
             env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(spec.request.max_output_tokens)
         allowed = [*env, *SDK_VARIABLES]
@@ -203,10 +212,6 @@ class ProcessOptions:
         env[launcher.PARENT_VARIABLE] = str(os.getpid())
         if low_priority:
             env[launcher.NICENESS_VARIABLE] = str(SPARE_NICENESS)
-        # The server's own variables reach the launcher but not the CLI; blank the ones that
-        # would matter if the launcher could not run.
-        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
-            env.setdefault(name, "")
         return env
 
 

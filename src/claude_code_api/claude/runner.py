@@ -27,27 +27,36 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import psutil
-from claude_agent_sdk import Message, ResultMessage, UserMessage
+from claude_agent_sdk import (
+    AssistantMessage,
+    Message,
+    RateLimitEvent,
+    ResultMessage,
+    StreamEvent,
+    UserMessage,
+)
 
 from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
-from claude_code_api.claude.conversation import fingerprint
+from claude_code_api.claude.conversation import EMPTY, fingerprint
 from claude_code_api.claude.handover import ToolOutcome
 from claude_code_api.claude.options import spawn_signature
 from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
+from claude_code_api.claude.routing import CredentialRouter
 from claude_code_api.claude.turn import ProcessEnded, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
 from claude_code_api.runtime_dirs import create_runtime_dir
+from claude_code_api.upstream import UpstreamCredential
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +148,9 @@ def tool_outcomes(prompt: tuple[ContentBlock, ...]) -> dict[str, ToolOutcome] | 
 class ClaudeRunner:
     """Serves requests from live Claude Code processes within a global limit."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, router: CredentialRouter | None = None) -> None:
         self._settings = settings
+        self._router = router or CredentialRouter()
         self._runtime_dir: Path | None = None
         self._launcher_path: Path | None = None
         self._idle: list[_Idle] = []  # least recently used first
@@ -216,37 +226,88 @@ class ClaudeRunner:
         """Has Claude answer one request and yields its messages, up to the result or as far as the
         caller reads. On leaving, however the run ended, its process is idle, waiting inside client
         function calls, being recovered, or gone."""
-        signature = spawn_signature(spec)
-        history = fingerprint(spec.request.history)
-        parked = self._claim_parked(spec, signature, history)
-        if parked is not None:
-            process, turn = parked
-        else:
-            process, turn = await self._begin_turn(spec, signature, history)
-        self._running.add(process)
-        failure: BaseException | None = None
-        messages = turn.messages()
+        messages = self._answer(spec)
         try:
             yield messages
-        except BaseException as error:
-            failure = error
-            if self._closing and isinstance(error, GatewayError):
-                # The process ended because the server is stopping, not because Claude failed.
-                raise ClaudeUnavailableError(
-                    "The gateway is shutting down; retry the request.", retry_after=1
-                ) from error
-            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await messages.aclose()
-                self._running.discard(process)
-                self._after_turn(process, turn, spec, signature, failure)
+
+    async def _answer(self, spec: RunSpec) -> AsyncGenerator[Message, None]:
+        """The messages of the run, on the credential the router chooses; a run that fails before
+        anything of the answer came moves to another credential when the failure allows it."""
+        history = fingerprint(spec.request.history)
+        tried: set[str] = set()
+        hops = 0
+        while True:
+            credential = self._router.choose(spec.ranks, tried, self._holds(spec, history))
+            attempt = RunSpec.on(credential, spec.request)
+            signature = spawn_signature(attempt)
+            parked = self._claim_parked(attempt, signature, history)
+            if parked is not None:
+                process, turn = parked
+            else:
+                process, turn = await self._begin_turn(attempt, signature, history)
+            self._running.add(process)
+            failure: BaseException | None = None
+            held: list[Message] = []  # what came before the answer: nothing the client has seen
+            answering = False
+            messages = turn.messages()
+            try:
+                async for message in messages:
+                    if isinstance(message, RateLimitEvent):
+                        await self._router.observe(credential, message.rate_limit_info)
+                    if not answering:
+                        if not _is_answer(message):
+                            held.append(message)
+                            continue
+                        answering = True
+                        for earlier in held:
+                            yield earlier
+                    yield message
+                return
+            except GatewayError as error:
+                failure = error
+                if not answering and not self._closing and await self._router.failed(credential, error, hops):
+                    logger.info(
+                        "Credential %s failed (%s); the request moves on", credential.name, error.code
+                    )
+                    tried.add(credential.name)
+                    hops += 1
+                    continue
+                if self._closing:
+                    # The process ended because the server is stopping, not because Claude failed.
+                    raise ClaudeUnavailableError(
+                        "The gateway is shutting down; retry the request.", retry_after=1
+                    ) from error
+                raise
+            except GeneratorExit:
+                # The caller stopped reading: at the end of an answer that ends before the result (client
+                # function calls, a length cut), or because its client went away. The turn's state tells.
+                raise
+            except BaseException as error:
+                failure = error
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await messages.aclose()
+                    self._running.discard(process)
+                    self._after_turn(process, turn, attempt, signature, failure)
+
+    def _holds(self, spec: RunSpec, history: str) -> Callable[[UpstreamCredential], bool]:
+        """Whether a credential has a process that holds the request's conversation (its own turn
+        waiting for these results, or the exact history): the conversation stays there."""
+        holding = {entry.signature for entry in self._parked.values()} if history in self._parked else set()
+        if history != EMPTY:
+            holding |= {entry.signature for entry in self._idle if entry.process.held.whole == history}
+        return lambda credential: spawn_signature(RunSpec.on(credential, spec.request)) in holding
 
     async def count_tokens(self, spec: RunSpec) -> int:
         """Counts the input tokens of a request the way Claude Code would send it, without running it."""
         request = spec.request
         whole = replace(request, history=(*request.history, ClaudeTurn("user", request.prompt)))
-        process = await self._start_process(RunSpec(spec.oauth_token, whole))
+        credential = self._router.choose(spec.ranks, set())
+        process = await self._start_process(RunSpec.on(credential, whole))
         try:
             total = await process.context_tokens()
         finally:
@@ -395,7 +456,7 @@ class ClaudeRunner:
             return
         self._live += 1
         self._spares_starting[signature] = starting + 1
-        fresh = RunSpec(spec.oauth_token, replace(spec.request, history=(), prompt=()))
+        fresh = RunSpec(spec.ranks, replace(spec.request, history=(), prompt=()))
         self._spawn_background(self._start_spare(fresh, signature), cancellable=True)
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:
@@ -544,3 +605,12 @@ async def _wind_down(process: ClaudeProcess, turn: Turn) -> None:
             turn.prompt_uuid = message.uuid
         if isinstance(message, ResultMessage):
             return
+
+
+def _is_answer(message: Message) -> bool:
+    """Whether a message is part of the answer the client reads (from then on, no credential change)."""
+    if isinstance(message, StreamEvent):
+        return message.event.get("type") not in (None, "ping")
+    if isinstance(message, AssistantMessage):
+        return message.model != "<synthetic>"
+    return isinstance(message, ResultMessage)

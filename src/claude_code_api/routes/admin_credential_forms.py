@@ -15,9 +15,9 @@ from claude_code_api.store.credential_kinds import (
     CredentialInput,
     CredentialOptions,
     CredentialSecrets,
-    ModelPins,
 )
 from claude_code_api.store.credentials import Credential
+from claude_code_api.upstream import ModelPins
 
 # The form's fields for the secrets, and those for the options; secrets are never sent back to the page.
 SECRET_FIELDS = (
@@ -79,7 +79,7 @@ def read_credential_form(form: ImmutableMultiDict[str, str]) -> tuple[Credential
             resource=options["resource"],
             base_url=options["base_url"],
             models=ModelPins(
-                model=options["model"],
+                default=options["model"],
                 opus=options["opus_model"],
                 sonnet=options["sonnet_model"],
                 haiku=options["haiku_model"],

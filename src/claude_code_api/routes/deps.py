@@ -267,7 +267,7 @@ async def admitted_run(
     async with gateway.limiter.admit(caller.key, wire.model) as lease:
         claude_request = translate(wire, catalog.resolve_model(wire.model), settings.image_url_fetch)
         claude_request = await inline_image_urls(claude_request, settings)
-        spec = RunSpec(oauth_token=caller.oauth_token, request=claude_request)
+        spec = RunSpec(caller.upstream_ranks, claude_request)
         yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint))
 
 

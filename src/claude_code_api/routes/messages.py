@@ -47,7 +47,7 @@ async def count_tokens(request: Request, caller: deps.CallerKey, gateway: deps.G
             message, catalog.resolve_model(message.model), settings.image_url_fetch
         )
         claude_request = await inline_image_urls(claude_request, settings)
-        tokens = await gateway.runner.count_tokens(RunSpec(caller.oauth_token, claude_request))
+        tokens = await gateway.runner.count_tokens(RunSpec(caller.upstream_ranks, claude_request))
     return deps.json_response({"input_tokens": tokens})
 
 

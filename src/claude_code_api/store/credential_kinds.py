@@ -10,13 +10,14 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Literal, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 from claude_code_api.errors import InvalidOAuthTokenError, InvalidRequestError
+from claude_code_api.upstream import CREDENTIAL_KINDS, CredentialKind, ModelPins
 
-Kind = Literal["subscription", "anthropic-api-key", "bedrock", "vertex", "foundry"]
-KINDS: tuple[Kind, ...] = ("subscription", "anthropic-api-key", "bedrock", "vertex", "foundry")
+Kind = CredentialKind
+KINDS: tuple[Kind, ...] = CREDENTIAL_KINDS
 KIND_TITLES: dict[Kind, str] = {
     "subscription": "Claude subscription (OAuth token)",
     "anthropic-api-key": "Claude Console API key",
@@ -41,26 +42,6 @@ _GOOGLE_REQUIRED = {
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OAUTH_TOKEN_PATTERN = re.compile(re.escape(OAUTH_TOKEN_PREFIX) + r"[A-Za-z0-9_-]+")
 _NO_SPACE = re.compile(r"\S+")
-
-
-@dataclass(frozen=True)
-class ModelPins:
-    """The kind's model ids for the gateway's model names; None leaves Claude Code's default."""
-
-    model: str | None = None
-    opus: str | None = None
-    sonnet: str | None = None
-    haiku: str | None = None
-
-    def environment(self) -> dict[str, str]:
-        """The ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_*_MODEL variables of the pinned ids."""
-        names = {
-            "model": "ANTHROPIC_MODEL",
-            "opus": "ANTHROPIC_DEFAULT_OPUS_MODEL",
-            "sonnet": "ANTHROPIC_DEFAULT_SONNET_MODEL",
-            "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-        }
-        return {names[name]: value for name, value in vars(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -233,40 +214,6 @@ def parse_ranks(ranks: Sequence[str]) -> tuple[tuple[str, ...], ...]:
             seen.add(name)
         parsed.append(names)
     return tuple(parsed)
-
-
-def environment(kind: Kind, secrets: CredentialSecrets, options: CredentialOptions) -> dict[str, str]:
-    """The variables that make Claude Code use this credential (§13), model pins included.
-
-    A Vertex credential also needs GOOGLE_APPLICATION_CREDENTIALS: the path of a file holding
-    `secrets.google_credentials`, which whoever starts the process writes; it is not in this mapping.
-    """
-    env: dict[str, str] = {}
-    if kind == "subscription":
-        env["CLAUDE_CODE_OAUTH_TOKEN"] = secrets.oauth_token or ""
-        _set(env, "ANTHROPIC_BASE_URL", options.base_url)
-    elif kind == "anthropic-api-key":
-        env["ANTHROPIC_API_KEY"] = secrets.api_key or ""
-        _set(env, "ANTHROPIC_BASE_URL", options.base_url)
-    elif kind == "bedrock":
-        env["CLAUDE_CODE_USE_BEDROCK"] = "1"
-        _set(env, "AWS_REGION", options.region)
-        _set(env, "AWS_BEARER_TOKEN_BEDROCK", secrets.api_key)
-        _set(env, "AWS_ACCESS_KEY_ID", secrets.access_key_id)
-        _set(env, "AWS_SECRET_ACCESS_KEY", secrets.secret_access_key)
-        _set(env, "AWS_SESSION_TOKEN", secrets.session_token)
-        _set(env, "ANTHROPIC_BEDROCK_BASE_URL", options.base_url)
-    elif kind == "vertex":
-        env["CLAUDE_CODE_USE_VERTEX"] = "1"
-        _set(env, "ANTHROPIC_VERTEX_PROJECT_ID", options.project)
-        _set(env, "CLOUD_ML_REGION", options.region)
-        _set(env, "ANTHROPIC_VERTEX_BASE_URL", options.base_url)
-    else:
-        env["CLAUDE_CODE_USE_FOUNDRY"] = "1"
-        env["ANTHROPIC_FOUNDRY_API_KEY"] = secrets.api_key or ""
-        _set(env, "ANTHROPIC_FOUNDRY_RESOURCE", options.resource)
-        _set(env, "ANTHROPIC_FOUNDRY_BASE_URL", options.base_url)
-    return env | options.models.environment()
 
 
 # --- per kind ------------------------------------------------------------------------------------
@@ -445,7 +392,7 @@ def _trimmed_options(options: CredentialOptions) -> CredentialOptions:
         resource=trim(options.resource, "resource"),
         base_url=trim(options.base_url, "base_url"),
         models=ModelPins(
-            model=trim(models.model, "model"),
+            default=trim(models.default, "model"),
             opus=trim(models.opus, "opus_model"),
             sonnet=trim(models.sonnet, "sonnet_model"),
             haiku=trim(models.haiku, "haiku_model"),
@@ -460,8 +407,3 @@ def _check_url(url: str) -> None:
         raise InvalidRequestError(
             f"'{url}' is not a base URL: give an http:// or https:// URL.", param="base_url"
         )
-
-
-def _set(env: dict[str, str], name: str, value: str | None) -> None:
-    if value is not None:
-        env[name] = value

@@ -1,7 +1,7 @@
 """CredentialStore: adds, lists, renames and removes upstream credentials, and records their state.
 
 Secrets are encrypted with the gateway's TokenCipher, as keys' OAuth tokens always were, and never
-come back out of the store except as an `UpstreamCredential` for running Claude Code; records show the
+come back out of the store except as a `StoredCredential` for running Claude Code; records show the
 kind, the options, the state and the main secret's last four characters only.
 """
 
@@ -26,9 +26,7 @@ from claude_code_api.store.credential_kinds import (
     CredentialOptions,
     CredentialSecrets,
     Kind,
-    ModelPins,
     ValidCredential,
-    environment,
     main_secret_field,
     secret_hint,
     validate_credential,
@@ -36,6 +34,7 @@ from claude_code_api.store.credential_kinds import (
 )
 from claude_code_api.store.database import Database
 from claude_code_api.store.tables import ApiKeyRow, CredentialRow, KeyCredentialRow
+from claude_code_api.upstream import ModelPins, UpstreamCredential
 
 CredentialStateName = Literal["ok", "exhausted", "broken"]
 CREDENTIAL_STATES: tuple[CredentialStateName, ...] = ("ok", "exhausted", "broken")
@@ -76,7 +75,7 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class UpstreamCredential:
+class StoredCredential:
     """A credential with its secrets decrypted, to start Claude Code with; its repr shows no secret."""
 
     credential: Credential
@@ -90,9 +89,24 @@ class UpstreamCredential:
     def kind(self) -> Kind:
         return self.credential.kind
 
-    def environment(self) -> dict[str, str]:
-        """The variables that make Claude Code use this credential; see credential_kinds.environment."""
-        return environment(self.kind, self.secrets, self.credential.options)
+    def upstream(self) -> UpstreamCredential:
+        """The credential as a Claude Code process runs on it."""
+        secrets, options = self.secrets, self.credential.options
+        return UpstreamCredential(
+            kind=self.kind,
+            secret=secrets.oauth_token or secrets.api_key,
+            access_key_id=secrets.access_key_id,
+            secret_access_key=secrets.secret_access_key,
+            session_token=secrets.session_token,
+            credentials_json=secrets.google_credentials,
+            region=options.region,
+            project=options.project,
+            resource=options.resource,
+            base_url=options.base_url,
+            models=options.models,
+            name=self.name,
+            allow_extra_usage=options.allow_extra_usage,
+        )
 
 
 def generate_credential_id() -> str:
@@ -117,7 +131,7 @@ def new_credential_row(valid: ValidCredential, cipher: TokenCipher, now: datetim
         project=options.project,
         resource=options.resource,
         base_url=options.base_url,
-        model=options.models.model,
+        model=options.models.default,
         opus_model=options.models.opus,
         sonnet_model=options.models.sonnet,
         haiku_model=options.models.haiku,
@@ -141,7 +155,7 @@ def to_credential(row: CredentialRow) -> Credential:
             resource=row.resource,
             base_url=row.base_url,
             models=ModelPins(
-                model=row.model, opus=row.opus_model, sonnet=row.sonnet_model, haiku=row.haiku_model
+                default=row.model, opus=row.opus_model, sonnet=row.sonnet_model, haiku=row.haiku_model
             ),
             allow_extra_usage=row.allow_extra_usage,
         ),
@@ -151,7 +165,7 @@ def to_credential(row: CredentialRow) -> Credential:
     )
 
 
-def decrypt_credential(row: CredentialRow, cipher: TokenCipher) -> UpstreamCredential:
+def decrypt_credential(row: CredentialRow, cipher: TokenCipher) -> StoredCredential:
     """The credential of a row with its secrets; TokenDecryptionError under another secret key."""
     extras: dict[str, str] = {}
     if row.extra_secrets_encrypted is not None:
@@ -159,7 +173,7 @@ def decrypt_credential(row: CredentialRow, cipher: TokenCipher) -> UpstreamCrede
     kind = cast(Kind, row.kind)
     main_field = main_secret_field(kind, CredentialSecrets(access_key_id=extras.get("access_key_id")))
     values = {**extras, main_field: cipher.decrypt(row.secret_encrypted)}
-    return UpstreamCredential(credential=to_credential(row), secrets=CredentialSecrets(**values))
+    return StoredCredential(credential=to_credential(row), secrets=CredentialSecrets(**values))
 
 
 class CredentialStore:
@@ -211,7 +225,7 @@ class CredentialStore:
                 self._fill_hint(row)
             return None if row is None else to_credential(row)
 
-    async def upstream_credential(self, name: str) -> UpstreamCredential:
+    async def upstream_credential(self, name: str) -> StoredCredential:
         """The credential with its secrets, for a check an operator asks for; NotFoundError if unknown."""
         async with self._database.session() as session:
             row = await _row_named(session, name)

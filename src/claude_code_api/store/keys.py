@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from claude_code_api import catalog
-from claude_code_api.errors import ClaudeUnavailableError, InvalidRequestError, ModelNotFoundError
+from claude_code_api.errors import InvalidRequestError, ModelNotFoundError
 from claude_code_api.security.apikeys import (
     generate_api_key,
     generate_key_id,
@@ -38,12 +38,13 @@ from claude_code_api.store.credential_kinds import (
 )
 from claude_code_api.store.credentials import (
     CredentialStore,
-    UpstreamCredential,
+    StoredCredential,
     decrypt_credential,
     new_credential_row,
 )
 from claude_code_api.store.database import Database
 from claude_code_api.store.tables import ApiKeyRow, CredentialRow, KeyCredentialRow
+from claude_code_api.upstream import UpstreamCredential
 
 # `keys create --oauth-token` and revision 0004 name a key's own subscription so.
 KEY_SUBSCRIPTION_SUFFIX = "-subscription"
@@ -137,25 +138,12 @@ class KeyCredentials:
     """An authenticated key and its credentials in ranks, decrypted; its repr shows no secret."""
 
     key: ApiKey
-    ranks: tuple[tuple[UpstreamCredential, ...], ...]
+    ranks: tuple[tuple[StoredCredential, ...], ...]
 
     @property
-    def oauth_token(self) -> str:
-        """The OAuth token of the key's best-ranked subscription.
-
-        Kept so that code written for one subscription per key runs unchanged until the runner
-        routes over credentials (issue 17, items 3-5). Raises ClaudeUnavailableError for a key whose
-        credentials include no subscription, which that code cannot run.
-        """
-        for rank in self.ranks:
-            for credential in rank:
-                if credential.kind == "subscription" and credential.secrets.oauth_token is not None:
-                    return credential.secrets.oauth_token
-        kinds = sorted({credential.kind for rank in self.ranks for credential in rank})
-        raise ClaudeUnavailableError(
-            f"This key runs on {', '.join(kinds) or 'no'} credentials, which this version of the "
-            "gateway cannot run yet: only subscription credentials answer for now."
-        )
+    def upstream_ranks(self) -> tuple[tuple[UpstreamCredential, ...], ...]:
+        """The key's credentials in ranks, as Claude Code processes run on them."""
+        return tuple(tuple(credential.upstream() for credential in rank) for rank in self.ranks)
 
 
 @dataclass(frozen=True)
@@ -294,7 +282,7 @@ class KeyStore:
             record = _to_record(row, _names(ranked))
         return KeyCredentials(key=record, ranks=self._decrypt(ranked))
 
-    def _decrypt(self, ranked: list[list[CredentialRow]]) -> tuple[tuple[UpstreamCredential, ...], ...]:
+    def _decrypt(self, ranked: list[list[CredentialRow]]) -> tuple[tuple[StoredCredential, ...], ...]:
         return tuple(tuple(decrypt_credential(row, self._cipher) for row in rank) for rank in ranked)
 
     def _remember(self, key_hash: str, credentials: KeyCredentials) -> None:
