@@ -278,3 +278,29 @@ def test_a_credential_exhausted_on_one_instance_is_skipped_by_the_other(
     finally:
         first.stop()
         second.stop()
+
+
+def test_messages_on_a_subscription_carry_its_quota_headers(
+    gateway: GatewayServer, mock_anthropic: MockAnthropic
+) -> None:
+    token = make_oauth_token()
+    reset = int(time.time()) + 7200
+    mock_anthropic.set_quota(
+        token, Quota(status="allowed", reset=reset, five_hour_utilization=0.42, five_hour_reset=reset)
+    )
+    add(gateway, "sub", "subscription", oauth_token=token)
+    key = key_on(gateway, ["sub"])
+    with anthropic.Anthropic(api_key=key, base_url=gateway.url, max_retries=0) as client:
+        client.messages.create(model="sonnet", max_tokens=64, messages=[{"role": "user", "content": "first"}])
+        raw = client.messages.with_raw_response.create(
+            model="sonnet", max_tokens=64, messages=[{"role": "user", "content": "second"}]
+        )
+        with client.messages.with_streaming_response.create(
+            model="sonnet", max_tokens=64, messages=[{"role": "user", "content": "third"}], stream=True
+        ) as streamed:
+            streamed_headers = dict(streamed.headers)
+
+    for headers in (raw.headers, streamed_headers):
+        assert headers["anthropic-ratelimit-unified-status"] == "allowed"
+        assert headers["anthropic-ratelimit-unified-5h-utilization"] == "0.42"
+        assert int(headers["anthropic-ratelimit-unified-5h-reset"]) == reset

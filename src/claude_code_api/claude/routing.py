@@ -23,6 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -39,6 +40,9 @@ from claude_code_api.errors import (
 from claude_code_api.upstream import UpstreamCredential
 
 logger = logging.getLogger(__name__)
+
+# The credential that answers the request of the current task, once the runner has chosen it.
+answered_by: ContextVar[UpstreamCredential | None] = ContextVar("answered_by", default=None)
 
 HealthState = Literal["ok", "exhausted", "broken"]
 # How long a credential refused for a usage limit without a known reset stays out of rotation.

@@ -51,7 +51,7 @@ from claude_code_api.claude.conversation import EMPTY, fingerprint
 from claude_code_api.claude.handover import ToolOutcome
 from claude_code_api.claude.options import spawn_signature
 from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
-from claude_code_api.claude.routing import CredentialRouter
+from claude_code_api.claude.routing import CredentialRouter, answered_by
 from claude_code_api.claude.turn import ProcessEnded, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
@@ -174,6 +174,18 @@ class ClaudeRunner:
         """How many Claude processes are answering now."""
         return len(self._running)
 
+    def answered_quota(self) -> dict[str, str]:
+        """The quota headers of the subscription that answers the current request, as last reported
+        (nothing for other kinds, or before its first answer)."""
+        credential = answered_by.get()
+        if credential is None or credential.kind != "subscription":
+            return {}
+        return dict(self._router.health(credential.name).quota)
+
+    @property
+    def router(self) -> CredentialRouter:
+        return self._router
+
     def stats(self) -> RunnerStats:
         """Counts of running, idle, parked, starting and queued processes, the limit, and the counters."""
         return RunnerStats(
@@ -241,6 +253,7 @@ class ClaudeRunner:
         hops = 0
         while True:
             credential = self._router.choose(spec.ranks, tried, self._holds(spec, history))
+            answered_by.set(credential)
             attempt = RunSpec.on(credential, spec.request)
             signature = spawn_signature(attempt)
             parked = self._claim_parked(attempt, signature, history)

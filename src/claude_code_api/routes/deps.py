@@ -87,7 +87,9 @@ async def authenticate_caller(request: Request, gateway: GatewayDep) -> KeyCrede
 CallerKey = Annotated[KeyCredentials, Depends(authenticate_caller)]
 
 
-def event_stream(events: AsyncIterator[bytes], lease: Lease) -> StreamingResponse:
+def event_stream(
+    events: AsyncIterator[bytes], lease: Lease, headers: dict[str, str] | None = None
+) -> StreamingResponse:
     """An SSE response that holds the caller's concurrency `lease` until the stream is over.
 
     The stream releases it as the answer's final chunk (for chat, the one ending in `[DONE]`) goes
@@ -98,7 +100,7 @@ def event_stream(events: AsyncIterator[bytes], lease: Lease) -> StreamingRespons
     return StreamingResponse(
         held,
         media_type="text/event-stream",
-        headers=STREAM_HEADERS,
+        headers={**STREAM_HEADERS, **(headers or {})},
         background=BackgroundTask(lease.release),
     )
 
@@ -272,11 +274,14 @@ async def admitted_run(
 
 
 async def answer_response(
-    gateway: Gateway, run: AdmittedRun[AnswerRequest], encoder: AnswerEncoder
+    gateway: Gateway, run: AdmittedRun[AnswerRequest], encoder: AnswerEncoder, *, quota: bool = False
 ) -> Response:
     """Runs Claude for an admitted request: the answer streamed in the encoder's format, or whole as
-    JSON with the run's cost."""
+    JSON with the run's cost. With `quota`, the answering subscription's quota headers go along (what
+    Anthropic's own answers carry, and Claude Code as a client shows)."""
     if run.wire.stream:
-        return event_stream(await stream_answer(gateway.runner, run.spec, encoder, run.report), run.lease)
+        events = await stream_answer(gateway.runner, run.spec, encoder, run.report)
+        return event_stream(events, run.lease, gateway.runner.answered_quota() if quota else None)
     answer = await collect_answer(gateway.runner, run.spec, run.report)
-    return json_response(encoder.whole(answer), headers=cost_headers(answer.end.run))
+    headers = {**(cost_headers(answer.end.run) or {}), **(gateway.runner.answered_quota() if quota else {})}
+    return json_response(encoder.whole(answer), headers=headers or None)

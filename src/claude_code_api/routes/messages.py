@@ -33,7 +33,7 @@ async def create_message(request: Request, caller: deps.CallerKey, gateway: deps
         request, caller, gateway, MessagesRequest, translate_messages_request, "messages"
     ) as run:
         encoder = MessageStreamEncoder(f"msg_{secrets.token_hex(12)}")
-        return await deps.answer_response(gateway, run, encoder)
+        return await deps.answer_response(gateway, run, encoder, quota=True)
 
 
 @router.post(f"{MESSAGES_PATH}/count_tokens")
