@@ -270,6 +270,7 @@ class _ProcessOptions:
             verbatim_prompts=True,
             resume=session_id,
             effort=request.effort,
+            thinking=request.thinking,
             extra_args=extra_args,
             stderr=_log_cli_stderr,
         )

@@ -70,6 +70,7 @@ def spawn_signature(spec: RunSpec) -> str:
         "system": request.system_prompt,
         "max_output_tokens": request.max_output_tokens,
         "effort": request.effort,
+        "thinking": request.thinking,
         "tools": [(t.name, t.description, t.input_schema) for t in request.client_tools],
         "output_schema": request.output_schema,
     }

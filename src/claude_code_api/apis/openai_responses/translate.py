@@ -20,7 +20,6 @@ from claude_code_api.answer.blocks import (
 from claude_code_api.answer.images import image_block_from_url
 from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
 from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_input_schema, tool_use_instruction
-from claude_code_api.apis.openai_responses.fields import refuse_unsupported
 from claude_code_api.apis.openai_responses.schemas import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -43,8 +42,7 @@ from claude_code_api.errors import InvalidRequestError, UnsupportedParameterErro
 def translate_responses_request(
     request: ResponsesRequest, model: ModelChoice, fetch_image_urls: bool = False
 ) -> ClaudeRequest:
-    """Turns a validated Responses request into a Claude request; refuses what Claude cannot honour."""
-    refuse_unsupported(request)
+    """Turns a validated Responses request (after fields.py's table) into a Claude request."""
     system_parts = [request.instructions or ""]
     turns: list[ClaudeTurn] = []
     if isinstance(request.input, str):
@@ -96,10 +94,9 @@ def _instructions(item: MessageItem, where: str) -> str:
 def _message_content(item: MessageItem, where: str, fetch: bool) -> tuple[ContentBlock, ...]:
     if isinstance(item.content, str):
         return (_text(item.content, f"{where}.content"),)
-    blocks = [_part(part, f"{where}.content[{n}]", item.role, fetch) for n, part in enumerate(item.content)]
-    if not blocks:
-        raise InvalidRequestError(f"{where}.content must not be empty.", param=f"{where}.content")
-    return tuple(blocks)
+    return tuple(
+        _part(part, f"{where}.content[{n}]", item.role, fetch) for n, part in enumerate(item.content)
+    )
 
 
 def _part(part: Any, where: str, role: str, fetch: bool) -> TextContent | ImageContent:
@@ -139,7 +136,7 @@ def _tool_result(item: FunctionCallOutputItem, where: str, fetch: bool) -> ToolR
 
 
 def _text(text: str, where: str) -> TextContent:
-    return text_block(text, where)
+    return text_block(text)
 
 
 def client_tools(request: ResponsesRequest) -> tuple[ClientTool, ...]:
