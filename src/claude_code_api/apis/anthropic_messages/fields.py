@@ -231,6 +231,7 @@ REQUEST = shape(
     fallbacks=ignored("the gateway picks the model."),
     fallback_credit_token=ignored("the gateway picks the model."),
     billing_policy=ignored("billing is the gateway's."),
+    betas=ignored("the SDK sends betas as the anthropic-beta header; in a body they are not used."),
     thread=Field(
         "refused",
         "a thread stored on Anthropic's servers: the answer would lack the earlier turns; "
