@@ -39,7 +39,7 @@ class Field:
     """One row of a table: what the gateway does with a field.
 
     `kind` is its class; with `when`, `kind` applies only where `when(value, parent)` holds and
-    `otherwise` elsewhere (the reason then says when). `inner` describes what the value holds (an
+    `otherwise` elsewhere (`condition` says when, for the docs). `inner` describes what the value holds (an
     object, or each object in a list); `values` classifies the strings of a list of strings (such as
     `include`). An ignored field with `keep` stays in the document, for an API that restates it in
     its answer (the Responses API echoes `temperature`), and is still named.
@@ -52,6 +52,7 @@ class Field:
     otherwise: FieldClass = "mapped"
     values: Mapping[str, Field] | None = None
     keep: bool = False
+    condition: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,10 +244,16 @@ def refused(reason: str) -> Field:
 
 
 def refused_when(
-    when: Condition, reason: str, *, otherwise: FieldClass = "mapped", inner: Shape | Variants | None = None
+    when: Condition,
+    condition: str,
+    reason: str,
+    *,
+    otherwise: FieldClass = "mapped",
+    inner: Shape | Variants | None = None,
 ) -> Field:
-    """A field refused for some values (`when`) and `otherwise` classed for the others."""
-    return Field("refused", reason, inner=inner, when=when, otherwise=otherwise)
+    """A field refused for some values (`when`, described by `condition`) and `otherwise` classed for
+    the others."""
+    return Field("refused", reason, inner=inner, when=when, otherwise=otherwise, condition=condition)
 
 
 def shape(**fields: Field) -> Shape:
@@ -265,6 +272,7 @@ class Row:
     kind: FieldClass
     reason: str
     conditional: FieldClass | None = None
+    condition: str = ""
 
 
 def table_rows(policy: Policy) -> Iterator[Row]:
@@ -277,7 +285,7 @@ def _shape_rows(node: Shape | Variants, path: str) -> Iterator[Row]:
         for name, rule in node.fields.items():
             where = _path(path, name)
             conditional = rule.otherwise if rule.when is not None else None
-            yield Row(where, rule.kind, rule.reason, conditional)
+            yield Row(where, rule.kind, rule.reason, conditional, rule.condition)
             if rule.inner is not None:
                 yield from _shape_rows(rule.inner, where)
             for value, value_rule in (rule.values or {}).items():
@@ -287,7 +295,7 @@ def _shape_rows(node: Shape | Variants, path: str) -> Iterator[Row]:
         where = f"{path}{{{node.key}: {kind}}}"
         if isinstance(variant, Field):
             conditional = variant.otherwise if variant.when is not None else None
-            yield Row(where, variant.kind, variant.reason, conditional)
+            yield Row(where, variant.kind, variant.reason, conditional, variant.condition)
         else:
             yield Row(where, "mapped", "")
             yield from _shape_rows(variant, where)

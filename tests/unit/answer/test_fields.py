@@ -27,7 +27,7 @@ POLICY = Policy(
     "/test",
     shape(
         model=MAPPED,
-        n=refused_when(lambda value, _parent: value > 1, "one choice only."),
+        n=refused_when(lambda value, _parent: value > 1, "n > 1", "one choice only."),
         temperature=ignored("sampling."),
         audio=refused("audio output."),
         include=mapped(

@@ -238,6 +238,7 @@ REQUEST = shape(
         "send the whole conversation.",
         when=_stored_thread,
         otherwise="ignored",
+        condition="type continue",
     ),
 )
 

@@ -53,9 +53,10 @@ _IMAGE_URL = shape(
     url=MAPPED,
     detail=Field(
         "ignored",
-        "'original' detail: Claude sees the image as sent.",
+        "Claude sees the image as sent.",
         when=_original_detail,
         otherwise="mapped",
+        condition="'original'",
     ),
 )
 _USER_PART = Variants(
@@ -118,21 +119,22 @@ REQUEST = shape(
     stream=MAPPED,
     stream_options=refused_when(
         _without_stream,
+        "'stream' is not true",
         "'stream_options' is only allowed when 'stream' is true.",
         inner=shape(include_usage=MAPPED, include_obfuscation=NOT_USED),
     ),
     max_tokens=MAPPED,
     max_completion_tokens=MAPPED,
     stop=MAPPED,
-    n=refused_when(_more_than_one, "Claude returns one choice per request; use n=1."),
+    n=refused_when(_more_than_one, "n > 1", "Claude returns one choice per request; use n=1."),
     temperature=SAMPLING,
     top_p=SAMPLING,
     presence_penalty=SAMPLING,
     frequency_penalty=SAMPLING,
     logit_bias=SAMPLING,
     seed=SAMPLING,
-    logprobs=refused_when(_true, "Claude does not return log probabilities.", otherwise="ignored"),
-    top_logprobs=refused_when(_set, "Claude does not return log probabilities."),
+    logprobs=refused_when(_true, "true", "Claude does not return log probabilities.", otherwise="ignored"),
+    top_logprobs=refused_when(_set, "set", "Claude does not return log probabilities.", otherwise="ignored"),
     user=NOT_USED,
     safety_identifier=NOT_USED,
     metadata=NOT_USED,
@@ -167,7 +169,9 @@ REQUEST = shape(
     ),
     reasoning_effort=mapped(reason="Claude Code's --effort (none and minimal become low)."),
     audio=refused("audio output is not supported."),
-    modalities=refused_when(_audio, "only text output is supported.", otherwise="ignored"),
+    modalities=refused_when(
+        _audio, "anything but text", "only text output is supported.", otherwise="ignored"
+    ),
     functions=refused(LEGACY),
     function_call=refused(LEGACY),
 )

@@ -223,7 +223,9 @@ REQUEST = shape(
     ),
     temperature=SAMPLING,
     top_p=SAMPLING,
-    top_logprobs=refused_when(_positive, "Claude does not return log probabilities.", otherwise="ignored"),
+    top_logprobs=refused_when(
+        _positive, "> 0", "Claude does not return log probabilities.", otherwise="ignored"
+    ),
     truncation=ignored("Claude Code manages its own context."),
     metadata=ECHOED,
     user=ECHOED,
@@ -235,7 +237,9 @@ REQUEST = shape(
     store=ignored("nothing is stored; the answer is the same (a later previous_response_id is refused)."),
     previous_response_id=refused(STORED),
     conversation=refused(STORED),
-    background=refused_when(_true, "background responses need stored responses.", otherwise="ignored"),
+    background=refused_when(
+        _true, "true", "background responses need stored responses.", otherwise="ignored"
+    ),
     background_options=ignored("meaningless without background responses."),
     include=mapped(
         values={
