@@ -4,17 +4,24 @@ classified, the captured requests of real clients are accepted, and the table's 
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from anthropic.types import message_count_tokens_params, message_create_params
+from anthropic.types.beta import BetaContentBlockParam, BetaToolUnionParam
 from anthropic.types.beta import message_create_params as beta_message_create_params
-from openai.types.chat import completion_create_params
-from openai.types.responses import response_create_params
+from openai.types.chat import (
+    ChatCompletionContentPartParam,
+    ChatCompletionMessageParam,
+    ChatCompletionToolUnionParam,
+    completion_create_params,
+)
+from openai.types.responses import ResponseInputItemParam, ToolParam, response_create_params
 from pydantic import BaseModel
 
-from claude_code_api.answer.fields import Policy
+from claude_code_api.answer.fields import Policy, Variants
 from claude_code_api.apis.anthropic_messages import fields as messages_fields
 from claude_code_api.apis.anthropic_messages.schemas import MessagesRequest
 from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
@@ -60,6 +67,50 @@ def _typed_dict_fields(typed_dict: Any) -> set[str]:
 )
 def test_every_field_of_the_official_sdk_request_types_is_classified(request_type, policy):
     assert sorted(_typed_dict_fields(request_type) - set(policy.shape.fields)) == []
+
+
+def _literals(annotation: Any) -> set[str]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return {value for value in typing.get_args(annotation) if isinstance(value, str)}
+    return {value for arg in typing.get_args(annotation) for value in _literals(arg)}
+
+
+def _kinds(union: Any, key: str = "type") -> set[str]:
+    """The values of `key` that the members of an SDK TypedDict union declare."""
+    kinds: set[str] = set()
+    for member in typing.get_args(union):
+        member = typing.get_args(member)[0] if typing.get_origin(member) is typing.Annotated else member
+        for klass in getattr(member, "__mro__", ()):
+            if key in getattr(klass, "__annotations__", {}):
+                kinds |= _literals(typing.get_type_hints(klass, include_extras=True)[key])
+                break
+    return kinds
+
+
+def _variants(policy: Policy, *path: str) -> set[str]:
+    node: Any = policy.shape
+    for name in path:
+        node = node.variants[name] if isinstance(node, Variants) else node.fields[name].inner
+    assert isinstance(node, Variants)
+    return set(node.variants)
+
+
+@pytest.mark.parametrize(
+    ("union", "key", "policy", "path"),
+    [
+        (BetaContentBlockParam, "type", messages_fields.POLICY, ("messages", "user", "content")),
+        (BetaToolUnionParam, "type", messages_fields.POLICY, ("tools",)),
+        (ResponseInputItemParam, "type", responses_fields.POLICY, ("input",)),
+        (ToolParam, "type", responses_fields.POLICY, ("tools",)),
+        (ChatCompletionContentPartParam, "type", chat_fields.POLICY, ("messages", "user", "content")),
+        (ChatCompletionMessageParam, "role", chat_fields.POLICY, ("messages",)),
+        (ChatCompletionToolUnionParam, "type", chat_fields.POLICY, ("tools",)),
+    ],
+    ids=lambda value: "/".join(value) if isinstance(value, tuple) else None,
+)
+def test_every_block_item_and_tool_kind_of_the_official_sdks_is_classified(union, key, policy, path):
+    assert _kinds(union, key), "the SDK union declares no kinds: the walk is broken"
+    assert sorted(_kinds(union, key) - _variants(policy, *path)) == []
 
 
 def _parse(path: str, body: dict[str, Any], strict: bool = False) -> tuple[Any, tuple[str, ...]]:
