@@ -154,7 +154,9 @@ def _object(obj: dict[str, Any], shape: Shape, path: str, walk: _Walk) -> dict[s
             if rule.keep:
                 kept[key] = value
             continue
-        kept[key] = _value(value, rule, where, walk)
+        cleaned = _value(value, rule, where, walk)
+        if cleaned is not _DROPPED:
+            kept[key] = cleaned
     return kept
 
 
@@ -167,8 +169,7 @@ def _value(value: Any, rule: Field, path: str, walk: _Walk) -> Any:
                 items.append(cleaned)
         return items
     if isinstance(value, dict) and rule.inner is not None:
-        cleaned = _node(value, rule.inner, path, walk)
-        return value if cleaned is _DROPPED else cleaned
+        return _node(value, rule.inner, path, walk)  # _DROPPED for a kind that is ignored whole
     return value
 
 

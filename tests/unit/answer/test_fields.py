@@ -88,6 +88,8 @@ def user(*content: Any) -> dict[str, Any]:
         # unknown kinds are dropped too; unknown roles are left to Pydantic (unknown_validated)
         ({"tools": [{"type": "web_search"}, {"name": "f"}]}, {"tools": [{"name": "f"}]}, ("tools[0]",)),
         ({"messages": [{"role": "wizard"}]}, {"messages": [{"role": "wizard"}]}, ()),
+        # a single object of an ignored kind: the field goes
+        ({"tools": {"type": "web_search"}}, {}, ("tools",)),
         # values of a list of strings
         ({"include": ["useful", "nothing", "new"]}, {"include": ["useful"]}, ("include[1]", "include[2]")),
         # strings where objects may be are left alone
