@@ -61,6 +61,22 @@ def test_chat_without_ignored_fields_has_no_header(client: openai.OpenAI) -> Non
     assert HEADER not in raw.headers
 
 
+def test_a_hostile_unknown_field_name_is_escaped_in_the_header(
+    gateway_server: GatewayServer, api_key: str
+) -> None:
+    response = httpx.post(
+        gateway_server.url + "/v1/chat/completions",
+        content=b'{"model":"sonnet","messages":[{"role":"user","content":"Hi"}],'
+        + '"a\\r\\nx-forged: 1":1,"ключ":2}'.encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 200
+    assert "x-forged" not in response.headers
+    assert response.headers[HEADER] == "a\\u000d\\u000ax-forged: 1, \\u043a\\u043b\\u044e\\u0447"
+
+
 def test_responses_names_ignored_fields_and_hosted_tools(client: openai.OpenAI) -> None:
     raw = client.responses.with_raw_response.create(
         model="sonnet",

@@ -27,8 +27,10 @@ FieldClass = Literal["mapped", "ignored", "refused"]
 
 # The response header that names what a request carried and the gateway did not act on.
 IGNORED_FIELDS_HEADER = "x-ignored-fields"
-# Past this many names the header says how many more there were (headers have size limits).
+# Past this many names the header says how many more there were (headers have size limits), and a
+# name longer than this is cut.
 HEADER_NAMES_LIMIT = 40
+HEADER_NAME_LENGTH = 100
 
 # (the field's value, the object that holds it) -> whether the field's `when` class applies.
 Condition = Callable[[Any, Mapping[str, Any]], bool]
@@ -214,12 +216,22 @@ def _node(obj: dict[str, Any], node: Shape | Variants, path: str, walk: _Walk) -
 
 
 def header_value(ignored: Iterable[str]) -> str:
-    """The `x-ignored-fields` value: the paths, comma-separated, at most HEADER_NAMES_LIMIT of them."""
-    names = list(dict.fromkeys(ignored))
+    """The `x-ignored-fields` value: the paths, comma-separated, at most HEADER_NAMES_LIMIT of them.
+
+    Field names are the client's: anything but printable ASCII (and the comma) is written as a `\\u`
+    escape, so that a name can neither split the header (CR, LF) nor fail its Latin-1 encoding.
+    """
+    names = list(dict.fromkeys(_header_safe(name) for name in ignored))
     shown = ", ".join(names[:HEADER_NAMES_LIMIT])
     if len(names) > HEADER_NAMES_LIMIT:
         shown += f", (+{len(names) - HEADER_NAMES_LIMIT} more)"
     return shown
+
+
+def _header_safe(name: str) -> str:
+    if len(name) > HEADER_NAME_LENGTH:
+        name = name[:HEADER_NAME_LENGTH] + "..."
+    return "".join(char if " " <= char <= "~" and char != "," else f"\\u{ord(char):04x}" for char in name)
 
 
 # --- building tables ------------------------------------------------------------------------------

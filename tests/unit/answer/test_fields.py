@@ -157,6 +157,20 @@ def test_header_lists_each_path_once_and_says_how_many_more():
     assert header_value(many).endswith(", f39, (+5 more)")
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a\r\nx-forged: 1", "a\\u000d\\u000ax-forged: 1"),
+        ("ключ", "\\u043a\\u043b\\u044e\\u0447"),
+        ("a,b", "a\\u002cb"),
+        ("x" * 500, "x" * 100 + "..."),
+    ],
+)
+def test_header_escapes_what_a_header_cannot_carry(name, shown):
+    assert header_value([name]) == shown
+    header_value([name]).encode("ascii")
+
+
 def test_rows_list_every_field_with_its_class():
     rows = {row.path: row.kind for row in table_rows(POLICY)}
     assert rows["temperature"] == "ignored"
