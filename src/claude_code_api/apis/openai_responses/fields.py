@@ -95,7 +95,7 @@ _ITEM = Variants(
             call_id=MAPPED,
             name=MAPPED,
             arguments=MAPPED,
-            namespace=ignored("namespace tools are not offered; the call is kept by its name."),
+            namespace=mapped(reason="the namespace of a namespace tool's function."),
             caller=ignored("who called a tool; the call itself is kept."),
             **{"async": ignored("asynchronous calls are answered in turn.")},
             **_ITEM_META,
@@ -147,8 +147,18 @@ _TOOL = Variants(
     "type",
     {
         "function": _FUNCTION,
-        "namespace": ignored(
-            "namespace tools (a group of functions) are not offered; dropped, with the functions in it."
+        "namespace": shape(
+            name=MAPPED,
+            description=mapped(reason="goes into each function's description."),
+            tools=mapped(
+                Variants(
+                    "type",
+                    {
+                        "function": _FUNCTION,
+                        "custom": ignored("custom (free-form input) tools are not offered; dropped."),
+                    },
+                )
+            ),
         ),
         "custom": ignored("custom (free-form input) tools are not offered; dropped."),
         **{kind: HOSTED for kind in _HOSTED_TOOLS},

@@ -88,6 +88,7 @@ class FunctionCallItem(WireModel):
     call_id: str
     name: str
     arguments: str
+    namespace: str | None = None
     id: str | None = None
     status: str | None = None
 
@@ -125,9 +126,21 @@ class FunctionTool(WireModel):
     description: str | None = None
 
 
+class NamespaceTool(WireModel):
+    """A group of functions under one name (Codex CLI's sub-agent tools); Claude sees each function
+    as `<namespace>__<name>`, and its calls come back with `namespace` and `name` apart."""
+
+    type: Literal["namespace"]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: str | None = None
+    tools: list[FunctionTool]
+
+
 Tool = Annotated[
-    Annotated[FunctionTool, Tag("function")] | Annotated[Unsupported, Tag("unsupported")],
-    _kind("", ("function",)),
+    Annotated[FunctionTool, Tag("function")]
+    | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[Unsupported, Tag("unsupported")],
+    _kind("", ("function", "namespace")),
 ]
 
 

@@ -151,6 +151,31 @@ def test_tool_choice_becomes_an_instruction(fields: dict[str, Any], instruction:
     assert translate(tools=[WEATHER], **fields).system_prompt == instruction
 
 
+def test_namespace_tools_are_flattened_and_their_calls_replayed_by_the_flat_name():
+    agents = {
+        "type": "namespace",
+        "name": "multi_agent_v1",
+        "description": "Sub-agents.",
+        "tools": [
+            {"type": "function", "name": "close_agent", "description": "Close one.", "parameters": {}},
+            {"type": "custom", "name": "free_form"},
+        ],
+    }
+    call = {
+        "type": "function_call",
+        "call_id": "c1",
+        "name": "close_agent",
+        "namespace": "multi_agent_v1",
+        "arguments": "{}",
+    }
+    output = {"type": "function_call_output", "call_id": "c1", "output": "closed"}
+    claude = translate(tools=[agents], input=[{"role": "user", "content": "Go"}, call, output])
+
+    [tool] = claude.client_tools
+    assert (tool.name, tool.description) == ("multi_agent_v1__close_agent", "Sub-agents. Close one.")
+    assert claude.history[1].content[0]["name"] == "mcp__client__multi_agent_v1__close_agent"
+
+
 def test_tool_choice_none_offers_no_tools():
     assert translate(tools=[WEATHER], tool_choice="none").client_tools == ()
 
