@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
     )
+    strict_request_fields: bool = Field(
+        False,
+        description="Refuse request fields the gateway does not know with a 400 naming them; "
+        "off: they are ignored and named in the x-ignored-fields header.",
+    )
     image_url_fetch: bool = Field(
         False,
         description="Fetch the http(s) image URLs requests carry and pass the images to Claude; "

@@ -298,9 +298,6 @@ def test_output_format_gives_json_text(client: anthropic.Anthropic, mock_anthrop
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking"),
-        ({"thinking": {"type": "disabled"}}, "thinking"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0]"),
         (
             {
                 "messages": [

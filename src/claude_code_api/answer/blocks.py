@@ -8,7 +8,6 @@ from typing import Any, Literal, NotRequired, TypedDict
 import orjson
 
 from claude_code_api.answer.tools import claude_tool_name
-from claude_code_api.errors import InvalidRequestError
 
 
 class TextContent(TypedDict):
@@ -51,12 +50,47 @@ class ToolResultContent(TypedDict):
 ContentBlock = TextContent | ImageContent | ToolUseContent | ToolResultContent
 
 
-def text_block(text: str, where: str, message: str | None = None) -> TextContent:
-    """A text block; a 400 naming `where` when the text is empty or blank."""
-    if not text.strip():
-        # Anthropic refuses empty text blocks; say so here rather than as an upstream 400.
-        raise InvalidRequestError(message or f"{where} must not be empty.", param=where)
+# The one empty-text rule. Every API accepts empty text ("" or blank), as OpenAI does, but Anthropic
+# refuses an empty text block anywhere and a blank one that is a message's only text ("text content
+# blocks must contain non-whitespace text", see LibreChat-AI/agents#124), so a single space would not
+# do. Empty and blank text blocks are dropped; a turn left with no content at all carries this text,
+# so that the conversation keeps its turns (and a prompt that is empty stays the user's turn).
+EMPTY_TURN_TEXT = "(empty message)"
+
+
+def text_block(text: str) -> TextContent:
+    """A text block; empty or blank text is allowed here and handled by `without_empty_text`."""
     return {"type": "text", "text": text}
+
+
+def without_empty_text(blocks: tuple[ContentBlock, ...]) -> tuple[ContentBlock, ...]:
+    """A turn's blocks as Anthropic accepts them: empty and blank text blocks dropped (inside tool
+    results too); `EMPTY_TURN_TEXT` when nothing is left."""
+    kept: list[ContentBlock] = []
+    for block in blocks:
+        if block["type"] == "text":
+            if block["text"].strip():
+                kept.append(block)
+        elif block["type"] == "tool_result" and "content" in block:
+            content = block["content"]
+            if isinstance(content, str):
+                kept.append(block if content.strip() else _without_content(block))
+                continue
+            parts = [part for part in content if part["type"] != "text" or part["text"].strip()]
+            if parts:
+                kept.append({**block, "content": parts})
+            else:
+                kept.append(_without_content(block))
+        else:
+            kept.append(block)
+    return tuple(kept) or (TextContent(type="text", text=EMPTY_TURN_TEXT),)
+
+
+def _without_content(block: ToolResultContent) -> ToolResultContent:
+    bare: ToolResultContent = {"type": "tool_result", "tool_use_id": block["tool_use_id"]}
+    if "is_error" in block:
+        bare["is_error"] = block["is_error"]
+    return bare
 
 
 def tool_use_block(call_id: str, name: str, arguments: dict[str, Any]) -> ToolUseContent:

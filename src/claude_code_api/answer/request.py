@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
-from claude_code_api.answer.blocks import ContentBlock
+from claude_code_api.answer.blocks import ContentBlock, without_empty_text
 from claude_code_api.answer.tools import ClientTool
 from claude_code_api.errors import InvalidRequestError
 
@@ -33,6 +33,29 @@ Effort = Literal["low", "medium", "high", "xhigh", "max"]
 EFFORT_LEVELS: frozenset[str] = frozenset(Effort.__args__)  # type: ignore[attr-defined]
 # OpenAI's efforts below Claude Code's lowest level.
 _NEAREST_EFFORT: dict[str, Effort] = {"none": "low", "minimal": "low"}
+
+
+class AdaptiveThinking(TypedDict):
+    """Claude decides when and how much to think (Claude Code's default)."""
+
+    type: Literal["adaptive"]
+    display: NotRequired[Literal["summarized", "omitted"]]
+
+
+class BudgetThinking(TypedDict):
+    """Claude thinks up to `budget_tokens` tokens."""
+
+    type: Literal["enabled"]
+    budget_tokens: int
+    display: NotRequired[Literal["summarized", "omitted"]]
+
+
+class NoThinking(TypedDict):
+    type: Literal["disabled"]
+
+
+# Claude Code's thinking option, as claude-agent-sdk's ThinkingConfig takes it.
+ClaudeThinking = AdaptiveThinking | BudgetThinking | NoThinking
 
 
 @dataclass(frozen=True)
@@ -56,17 +79,19 @@ class ClaudeRequest:
     effort: Effort | None = None
     client_tools: tuple[ClientTool, ...] = ()
     output_schema: dict[str, Any] | None = None
+    thinking: ClaudeThinking | None = None
 
 
 @dataclass(frozen=True)
 class RequestOptions:
     """How the client wants the answer shaped, as its API names it: the limit, stop sequences, effort
-    (any API's level) and the JSON schema of a structured answer."""
+    (any API's level), the JSON schema of a structured answer and the thinking setting."""
 
     max_output_tokens: int | None = None
     stop_sequences: Iterable[str] = ()
     effort: str | None = None
     output_schema: dict[str, Any] | None = None
+    thinking: ClaudeThinking | None = None
 
 
 def claude_request(
@@ -92,6 +117,7 @@ def claude_request(
         effort=claude_effort(options.effort),
         client_tools=tools,
         output_schema=options.output_schema,
+        thinking=options.thinking,
     )
 
 
@@ -102,10 +128,10 @@ def claude_conversation(
 
     Claude expects alternating roles; the APIs allow repeats, which mean one longer turn. The prompt
     may be tool results: claude/ decides how Claude Code gets them (to the process waiting inside the
-    calls, or replayed).
+    calls, or replayed). Empty text is carried as blocks.py's empty-text rule says.
     """
     merged: list[ClaudeTurn] = []
-    for turn in turns:
+    for turn in (ClaudeTurn(turn.role, without_empty_text(turn.content)) for turn in turns):
         if merged and merged[-1].role == turn.role:
             merged[-1] = ClaudeTurn(turn.role, merged[-1].content + turn.content)
         else:

@@ -83,6 +83,7 @@ def spawn_signature(spec: RunSpec) -> str:
         "system": request.system_prompt,
         "max_output_tokens": request.max_output_tokens,
         "effort": request.effort,
+        "thinking": request.thinking,
         "tools": [(t.name, t.description, t.input_schema) for t in request.client_tools],
         "output_schema": request.output_schema,
     }
@@ -174,6 +175,7 @@ class ProcessOptions:
             verbatim_prompts=True,
             resume=session_id,
             effort=request.effort,
+            thinking=request.thinking,
             extra_args=extra_args,
             # The CLI replays each prompt as one JSON line: a request as large as MAX_REQUEST_BYTES
             # must fit (the SDK's own default of 1 MiB would break the process instead).

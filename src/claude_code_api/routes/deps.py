@@ -5,6 +5,7 @@ the streamed response)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from starlette.background import BackgroundTask
 from claude_code_api import catalog
 from claude_code_api.access import note_caller, note_run
 from claude_code_api.answer.events import ReportSink, RunReport
+from claude_code_api.answer.fields import IGNORED_FIELDS_HEADER, Policy, apply_policy, header_value
 from claude_code_api.answer.images import inline_image_urls
 from claude_code_api.answer.loop import AnswerEncoder, RunSpec, collect_answer, is_final_chunk, stream_answer
 from claude_code_api.answer.request import ClaudeRequest
@@ -42,6 +44,8 @@ from claude_code_api.store.usage import UsageRecord
 WireRequest = TypeVar("WireRequest", bound=BaseModel)
 # A request that asks Claude for an answer, in one of the APIs' wire shapes.
 AnswerRequest = TypeVar("AnswerRequest", bound=ChatCompletionRequest | MessagesRequest | ResponsesRequest)
+
+logger = logging.getLogger(__name__)
 
 COST_HEADER = "x-claude-cost-usd"
 # Anthropic's clients send it with every request; OpenAI's never do.
@@ -136,6 +140,41 @@ def parse_wire_request(body: bytes, shape: type[WireRequest]) -> WireRequest:
         return shape.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise validation_error(exc.errors(), _document(body)) from None
+
+
+@dataclass(frozen=True)
+class PolicedRequest(Generic[WireRequest]):
+    """A request parsed after its API's field policy: the wire model and the fields it ignored."""
+
+    wire: WireRequest
+    ignored: tuple[str, ...]
+
+
+def parse_policed_request(
+    body: bytes, shape: type[WireRequest], policy: Policy, *, strict: bool = False
+) -> PolicedRequest[WireRequest]:
+    """Applies the API's field `policy` to a body (ignored fields out and named, refused ones a 400,
+    unknown ones ignored or, with `strict`, refused), then validates what is left strictly."""
+    if not body.strip():
+        raise InvalidRequestError("The request body is empty; send a JSON object.")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return PolicedRequest(parse_wire_request(body, shape), ())  # Pydantic words the JSON error
+    applied = apply_policy(document, policy, strict=strict)
+    if applied.ignored:
+        logger.debug("%s: ignored request fields: %s", policy.name, ", ".join(applied.ignored))
+    cleaned = orjson.dumps(applied.document)
+    try:
+        wire = shape.model_validate_json(cleaned, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc.errors(), applied.document) from None
+    return PolicedRequest(wire, applied.ignored)
+
+
+def ignored_fields_headers(ignored: Sequence[str]) -> dict[str, str]:
+    """The `x-ignored-fields` header naming what a request carried and the gateway did not act on."""
+    return {IGNORED_FIELDS_HEADER: header_value(ignored)} if ignored else {}
 
 
 def _document(body: bytes) -> Any:
@@ -248,6 +287,7 @@ class AdmittedRun(Generic[AnswerRequest]):
     spec: RunSpec
     lease: Lease
     report: ReportSink
+    ignored: tuple[str, ...] = ()
 
 
 Translator = Callable[[AnswerRequest, ModelChoice, bool], ClaudeRequest]
@@ -261,27 +301,36 @@ async def admitted_run(
     shape: type[AnswerRequest],
     translate: Translator[AnswerRequest],
     endpoint: str,
+    policy: Policy,
 ) -> AsyncIterator[AdmittedRun[AnswerRequest]]:
-    """The skeleton of every answering route: reads and parses the body, admits the caller (holding
-    the lease for the context), translates the request and fetches its image URLs."""
+    """The skeleton of every answering route: reads the body and parses it after the API's field
+    `policy`, admits the caller (holding the lease for the context), translates the request and
+    fetches its image URLs."""
     settings = gateway.settings
-    wire = parse_wire_request(await read_body(request, settings.max_request_bytes), shape)
+    body = await read_body(request, settings.max_request_bytes)
+    parsed = parse_policed_request(body, shape, policy, strict=settings.strict_request_fields)
+    wire = parsed.wire
     async with gateway.limiter.admit(caller.key, wire.model) as lease:
         claude_request = translate(wire, catalog.resolve_model(wire.model), settings.image_url_fetch)
         claude_request = await inline_image_urls(claude_request, settings)
         spec = RunSpec(caller.upstream_ranks, claude_request)
-        yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint))
+        yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint), parsed.ignored)
 
 
 async def answer_response(
     gateway: Gateway, run: AdmittedRun[AnswerRequest], encoder: AnswerEncoder, *, quota: bool = False
 ) -> Response:
     """Runs Claude for an admitted request: the answer streamed in the encoder's format, or whole as
-    JSON with the run's cost. With `quota`, the answering subscription's quota headers go along (what
-    Anthropic's own answers carry, and Claude Code as a client shows)."""
+    JSON with the run's cost; either names the request's ignored fields in `x-ignored-fields`. With
+    `quota`, the answering subscription's quota headers go along (what Anthropic's own answers carry,
+    and Claude Code as a client shows)."""
+    ignored = ignored_fields_headers(run.ignored)
     if run.wire.stream:
         events = await stream_answer(gateway.runner, run.spec, encoder, run.report)
-        return event_stream(events, run.lease, gateway.runner.answered_quota() if quota else None)
+        quota_headers = gateway.runner.answered_quota() if quota else {}
+        return event_stream(events, run.lease, {**ignored, **quota_headers})
     answer = await collect_answer(gateway.runner, run.spec, run.report)
-    headers = {**(cost_headers(answer.end.run) or {}), **(gateway.runner.answered_quota() if quota else {})}
-    return json_response(encoder.whole(answer), headers=headers or None)
+    quota_headers = gateway.runner.answered_quota() if quota else {}
+    return json_response(
+        encoder.whole(answer), headers={**(cost_headers(answer.end.run) or {}), **ignored, **quota_headers}
+    )

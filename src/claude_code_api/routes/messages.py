@@ -17,6 +17,7 @@ from claude_code_api import catalog
 from claude_code_api.answer.images import inline_image_urls
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.apis.anthropic_messages.encode import MessageStreamEncoder, anthropic_error
+from claude_code_api.apis.anthropic_messages.fields import POLICY
 from claude_code_api.apis.anthropic_messages.schemas import CountTokensRequest, MessagesRequest
 from claude_code_api.apis.anthropic_messages.translate import translate_messages_request
 from claude_code_api.errors import GatewayError
@@ -30,7 +31,7 @@ MESSAGES_PATH = "/v1/messages"
 @router.post(MESSAGES_PATH)
 async def create_message(request: Request, caller: deps.CallerKey, gateway: deps.GatewayDep) -> Response:
     async with deps.admitted_run(
-        request, caller, gateway, MessagesRequest, translate_messages_request, "messages"
+        request, caller, gateway, MessagesRequest, translate_messages_request, "messages", POLICY
     ) as run:
         encoder = MessageStreamEncoder(f"msg_{secrets.token_hex(12)}")
         return await deps.answer_response(gateway, run, encoder, quota=True)
@@ -41,24 +42,30 @@ async def count_tokens(request: Request, caller: deps.CallerKey, gateway: deps.G
     """Counts through Claude Code, which asks Anthropic's count endpoint: the figure includes Claude
     Code's own system prompt, as every request through this gateway does; nothing is generated."""
     settings = gateway.settings
-    message = parse_count_tokens_request(await deps.read_body(request, settings.max_request_bytes))
+    body = await deps.read_body(request, settings.max_request_bytes)
+    parsed = deps.parse_policed_request(
+        body, CountTokensRequest, POLICY, strict=settings.strict_request_fields
+    )
+    message = parsed.wire
     async with gateway.limiter.admit(caller.key, message.model):
         claude_request = translate_messages_request(
             message, catalog.resolve_model(message.model), settings.image_url_fetch
         )
         claude_request = await inline_image_urls(claude_request, settings)
         tokens = await gateway.runner.count_tokens(RunSpec(caller.upstream_ranks, claude_request))
-    return deps.json_response({"input_tokens": tokens})
+    return deps.json_response({"input_tokens": tokens}, headers=deps.ignored_fields_headers(parsed.ignored))
 
 
-def parse_count_tokens_request(body: bytes) -> CountTokensRequest:
-    """Validates a count_tokens request strictly; every problem is a 400 naming the parameter."""
-    return deps.parse_wire_request(body, CountTokensRequest)
+def parse_count_tokens_request(body: bytes, *, strict: bool = False) -> CountTokensRequest:
+    """Validates a count_tokens request after the field policy; every problem is a 400 naming the
+    parameter."""
+    return deps.parse_policed_request(body, CountTokensRequest, POLICY, strict=strict).wire
 
 
-def parse_messages_request(body: bytes) -> MessagesRequest:
-    """Validates a Messages request strictly; every problem is a 400 naming the parameter."""
-    return deps.parse_wire_request(body, MessagesRequest)
+def parse_messages_request(body: bytes, *, strict: bool = False) -> MessagesRequest:
+    """Validates a Messages request after the field policy; every problem is a 400 naming the
+    parameter."""
+    return deps.parse_policed_request(body, MessagesRequest, POLICY, strict=strict).wire
 
 
 def wants_anthropic_errors(request: Request) -> bool:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from claude_code_api.apis.openai_responses.encode import ResponseStreamEncoder, response_echo
+from claude_code_api.apis.openai_responses.fields import POLICY
 from claude_code_api.apis.openai_responses.schemas import ResponsesRequest
 from claude_code_api.apis.openai_responses.translate import translate_responses_request
 from claude_code_api.routes import deps
@@ -20,12 +21,13 @@ router = APIRouter()
 @router.post("/v1/responses")
 async def create_response(request: Request, caller: deps.CallerKey, gateway: deps.GatewayDep) -> Response:
     shape, translate = ResponsesRequest, translate_responses_request
-    async with deps.admitted_run(request, caller, gateway, shape, translate, "responses") as run:
+    async with deps.admitted_run(request, caller, gateway, shape, translate, "responses", POLICY) as run:
         response_id = f"resp_{secrets.token_hex(16)}"
         echo = response_echo(run.wire, response_id=response_id, created_at=int(time.time()))
         return await deps.answer_response(gateway, run, ResponseStreamEncoder(echo))
 
 
-def parse_responses_request(body: bytes) -> ResponsesRequest:
-    """Validates a Responses request strictly; every problem is a 400 naming the parameter."""
-    return deps.parse_wire_request(body, ResponsesRequest)
+def parse_responses_request(body: bytes, *, strict: bool = False) -> ResponsesRequest:
+    """Validates a Responses request after the field policy; every problem is a 400 naming the
+    parameter."""
+    return deps.parse_policed_request(body, ResponsesRequest, POLICY, strict=strict).wire

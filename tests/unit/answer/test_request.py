@@ -7,8 +7,14 @@ from typing import get_args
 import pytest
 from claude_agent_sdk.types import EffortLevel
 
-from claude_code_api.answer.blocks import json_arguments, text_block, tool_use_block
-from claude_code_api.answer.request import EFFORT_LEVELS, claude_effort
+from claude_code_api.answer.blocks import (
+    EMPTY_TURN_TEXT,
+    json_arguments,
+    text_block,
+    tool_use_block,
+    without_empty_text,
+)
+from claude_code_api.answer.request import EFFORT_LEVELS, ClaudeTurn, claude_conversation, claude_effort
 from claude_code_api.answer.tools import ClientTool, client_tool_list, client_tool_name
 from claude_code_api.errors import InvalidRequestError
 
@@ -41,12 +47,48 @@ def test_unknown_effort_is_refused():
         claude_effort("maximum")
 
 
-@pytest.mark.parametrize("blank", ["", "  ", "\n"])
-def test_empty_text_is_refused_naming_its_place(blank):
-    with pytest.raises(InvalidRequestError) as raised:
-        text_block(blank, "input[0].content")
-    assert raised.value.param == "input[0].content"
-    assert raised.value.message == "input[0].content must not be empty."
+PLACEHOLDER = {"type": "text", "text": EMPTY_TURN_TEXT}
+TOOL_USE = tool_use_block("toolu_1", "f", {})
+
+
+@pytest.mark.parametrize(
+    ("blocks", "carried"),
+    [
+        # an empty or blank turn keeps its place with the placeholder (Anthropic refuses both)
+        ((text_block(""),), (PLACEHOLDER,)),
+        ((text_block("  "),), (PLACEHOLDER,)),
+        ((text_block("\n"),), (PLACEHOLDER,)),
+        # empty blocks beside others are dropped
+        ((text_block(""), text_block("hi")), (text_block("hi"),)),
+        ((text_block(" "), TOOL_USE), (TOOL_USE,)),
+        # inside a tool result too; a result left without content loses the field
+        (
+            ({"type": "tool_result", "tool_use_id": "t", "content": [text_block("")]},),
+            ({"type": "tool_result", "tool_use_id": "t"},),
+        ),
+        (
+            ({"type": "tool_result", "tool_use_id": "t", "content": " ", "is_error": True},),
+            ({"type": "tool_result", "tool_use_id": "t", "is_error": True},),
+        ),
+        (
+            ({"type": "tool_result", "tool_use_id": "t", "content": [text_block(""), text_block("x")]},),
+            ({"type": "tool_result", "tool_use_id": "t", "content": [text_block("x")]},),
+        ),
+    ],
+)
+def test_empty_text_is_carried_in_a_form_anthropic_accepts(blocks, carried):
+    assert without_empty_text(blocks) == carried
+
+
+def test_an_empty_prompt_stays_the_users_turn():
+    turns = [
+        ClaudeTurn("user", (text_block("hi"),)),
+        ClaudeTurn("assistant", (text_block("hello"),)),
+        ClaudeTurn("user", (text_block(""),)),
+    ]
+    history, prompt = claude_conversation(turns, param="messages")
+    assert [turn.role for turn in history] == ["user", "assistant"]
+    assert prompt == (PLACEHOLDER,)
 
 
 def test_client_tool_names_carry_the_prefix_there_and_lose_it_back():

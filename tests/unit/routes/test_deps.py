@@ -1,4 +1,8 @@
-"""Tests of routes/deps.py's pure helpers: a chat request body validated strictly, each problem a 400."""
+"""Tests of routes/deps.py's pure helpers: a chat request body validated strictly, each problem a 400.
+
+These parse with the wire shape alone (`parse_wire_request`), as the field policy leaves the fields it
+maps to it; tests/unit/answer/test_fields.py covers the policy in front of it.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,13 @@ from claude_code_api.apis.openai_chat.schemas import (
     UserMessage,
 )
 from claude_code_api.errors import InvalidRequestError
-from claude_code_api.routes.chat import parse_chat_request
-from claude_code_api.routes.deps import validation_error
+from claude_code_api.routes.deps import parse_wire_request, validation_error
 
 HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
+    return parse_wire_request(raw, ChatCompletionRequest)
 
 
 def body(**fields: Any) -> bytes:

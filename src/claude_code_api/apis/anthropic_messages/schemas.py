@@ -1,7 +1,7 @@
-"""Anthropic's Messages API request as Pydantic models; unknown fields are refused, as Anthropic does.
+"""Anthropic's Messages API request as Pydantic models: the fields the gateway maps.
 
-Blocks and tools of features this gateway does not offer are named too, so that translate.py can
-refuse them by name rather than leave the client a validation error.
+fields.py's table takes ignored and unknown fields out before these models see a request; what is
+left is validated strictly, and a field these models do not know is a 400.
 """
 
 from __future__ import annotations
@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+# Anthropic's largest output limit today is 128K tokens; the bound keeps absurd numbers (2^64) a 400
+# naming the field rather than an overflow further in.
+MAX_TOKENS_LIMIT = 1_000_000
+MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
 
 
 class WireModel(BaseModel):
@@ -124,6 +129,7 @@ class AssistantMessage(WireModel):
 class SystemMessage(WireModel):
     role: Literal["system"]
     content: str | list[TextBlock]
+    output_config: OutputConfig | None = None
 
 
 InputMessage = Annotated[UserMessage | AssistantMessage | SystemMessage, Field(discriminator="role")]
@@ -184,8 +190,7 @@ ToolChoice = Annotated[
 
 class ThinkingConfig(WireModel):
     type: Literal["enabled", "disabled", "adaptive", "between_tools"]
-    budget_tokens: int | None = None
-    display: Literal["summarized", "omitted"] | None = None
+    budget_tokens: Annotated[int, Field(ge=1024, le=MAX_TOKENS_LIMIT)] | None = None
 
 
 class JsonOutputFormat(WireModel):
@@ -206,7 +211,7 @@ class MessagesRequest(WireModel):
     """`POST /v1/messages` body."""
 
     model: str
-    max_tokens: Annotated[int, Field(ge=1)]
+    max_tokens: MaxTokens
     messages: Annotated[list[InputMessage], Field(min_length=1)]
     system: str | list[TextBlock] | None = None
     stop_sequences: list[str] | None = None
@@ -214,7 +219,7 @@ class MessagesRequest(WireModel):
     metadata: Metadata | None = None
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=0)] | None = None
+    top_k: Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
@@ -226,4 +231,7 @@ class MessagesRequest(WireModel):
 class CountTokensRequest(MessagesRequest):
     """`POST /v1/messages/count_tokens` body: a Messages request that generates nothing."""
 
-    max_tokens: Annotated[int, Field(ge=1)] = 1
+    max_tokens: MaxTokens = 1
+
+
+SystemMessage.model_rebuild()

@@ -1,8 +1,7 @@
 """Anthropic Messages requests (schemas.py) to Claude requests; pure.
 
-Client tools reach Claude as `mcp__client__<name>` and come back without the prefix. What Claude Code
-cannot honour is refused with a 400 naming the parameter (fields.py); parameters that only tune
-sampling are accepted and left to Claude Code.
+Client tools reach Claude as `mcp__client__<name>` and come back without the prefix. fields.py's table
+has already taken out what the gateway ignores and refused what it cannot honour.
 """
 
 from __future__ import annotations
@@ -10,15 +9,19 @@ from __future__ import annotations
 from claude_code_api.answer.blocks import (
     ContentBlock,
     ImageContent,
-    TextContent,
     ToolResultContent,
     text_block,
     tool_use_block,
 )
 from claude_code_api.answer.images import image_block_from_base64, image_block_from_url
-from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
+from claude_code_api.answer.request import (
+    ClaudeRequest,
+    ClaudeThinking,
+    ClaudeTurn,
+    RequestOptions,
+    claude_request,
+)
 from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_use_instruction
-from claude_code_api.apis.anthropic_messages.fields import refuse_unsupported
 from claude_code_api.apis.anthropic_messages.schemas import (
     AssistantMessage,
     Base64ImageSource,
@@ -30,6 +33,7 @@ from claude_code_api.apis.anthropic_messages.schemas import (
     SystemMessage,
     TextBlock,
     ThinkingBlock,
+    ThinkingConfig,
     ToolChoice,
     ToolChoiceAny,
     ToolChoiceNone,
@@ -46,8 +50,7 @@ from claude_code_api.errors import InvalidRequestError, UnsupportedParameterErro
 def translate_messages_request(
     request: MessagesRequest, model: ModelChoice, fetch_image_urls: bool = False
 ) -> ClaudeRequest:
-    """Turns a validated Messages request into a Claude request; refuses what Claude cannot honour."""
-    refuse_unsupported(request)
+    """Turns a validated Messages request (after fields.py's table) into a Claude request."""
     system_parts = [_system_text(request.system)]
     turns: list[ClaudeTurn] = []
     for index, message in enumerate(request.messages):
@@ -67,9 +70,41 @@ def _options(request: MessagesRequest) -> RequestOptions:
     return RequestOptions(
         max_output_tokens=request.max_tokens,
         stop_sequences=request.stop_sequences or (),
-        effort=output_config.effort,
+        effort=output_config.effort or _turn_effort(request),
         output_schema=output_config.format.schema_ if output_config.format else None,
+        thinking=claude_thinking(request.thinking),
     )
+
+
+def _turn_effort(request: MessagesRequest) -> str | None:
+    # Claude Code puts the effort of a turn on its system-role message too (beta per-turn-control);
+    # Claude Code behind the gateway takes one effort per run, so the last one given applies.
+    efforts = [
+        message.output_config.effort
+        for message in request.messages
+        if isinstance(message, SystemMessage) and message.output_config and message.output_config.effort
+    ]
+    return efforts[-1] if efforts else None
+
+
+def claude_thinking(thinking: ThinkingConfig | None) -> ClaudeThinking | None:
+    """The thinking setting as Claude Code's thinking option: adaptive, a token budget or off.
+
+    Anthropic's `between_tools` (think between tool calls) is what adaptive thinking does; absent,
+    Claude Code decides (adaptively). How thinking is displayed does not matter here: the gateway
+    returns no thinking blocks.
+    """
+    if thinking is None:
+        return None
+    if thinking.type == "enabled":
+        if thinking.budget_tokens is None:
+            raise InvalidRequestError(
+                "thinking.budget_tokens is required when thinking is enabled.", param="thinking.budget_tokens"
+            )
+        return {"type": "enabled", "budget_tokens": thinking.budget_tokens}
+    if thinking.type == "disabled":
+        return {"type": "disabled"}
+    return {"type": "adaptive"}
 
 
 def _system_text(system: str | list[TextBlock] | None) -> str:
@@ -80,7 +115,7 @@ def _system_text(system: str | list[TextBlock] | None) -> str:
 
 def _content(message: UserMessage | AssistantMessage, index: int, fetch: bool) -> tuple[ContentBlock, ...]:
     if isinstance(message.content, str):
-        return (_text(message.content, f"messages[{index}].content"),)
+        return (text_block(message.content),)
     blocks: list[ContentBlock] = []
     for position, block in enumerate(message.content):
         where = f"messages[{index}].content[{position}]"
@@ -95,8 +130,7 @@ def _content(message: UserMessage | AssistantMessage, index: int, fetch: bool) -
             )
         blocks.append(_block(block, where, fetch))
     if not blocks and message.role == "user":
-        where = f"messages[{index}].content"
-        raise InvalidRequestError(f"{where} must not be empty.", param=where)
+        return (text_block(""),)  # an empty user message: carried by the empty-text rule
     return tuple(blocks)
 
 
@@ -104,9 +138,7 @@ def _block(
     block: TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock, where: str, fetch: bool
 ) -> ContentBlock:
     if isinstance(block, TextBlock):
-        if block.citations:
-            raise UnsupportedParameterError(f"{where}.citations", "citations are not supported.")
-        return _text(block.text, where)
+        return text_block(block.text)
     if isinstance(block, ImageBlock):
         return _image(block, where, fetch)
     if isinstance(block, ToolUseBlock):
@@ -116,7 +148,7 @@ def _block(
         result["content"] = block.content
     elif block.content:
         result["content"] = [
-            _text(part.text, f"{where}.content[{n}]")
+            text_block(part.text)
             if isinstance(part, TextBlock)
             else _image(part, f"{where}.content[{n}]", fetch)
             for n, part in enumerate(block.content)
@@ -124,10 +156,6 @@ def _block(
     if block.is_error:
         result["is_error"] = True
     return result
-
-
-def _text(text: str, where: str) -> TextContent:
-    return text_block(text, where, f"{where}: text content must be non-empty.")
 
 
 def _image(block: ImageBlock, where: str, fetch: bool) -> ImageContent:

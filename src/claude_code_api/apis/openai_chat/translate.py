@@ -18,7 +18,6 @@ from claude_code_api.answer.blocks import (
 from claude_code_api.answer.images import image_block_from_url
 from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
 from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_input_schema, tool_use_instruction
-from claude_code_api.apis.openai_chat.fields import refuse_unsupported_parameters
 from claude_code_api.apis.openai_chat.schemas import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -41,11 +40,10 @@ from claude_code_api.errors import InvalidRequestError, UnsupportedParameterErro
 def translate_request(
     request: ChatCompletionRequest, model: ModelChoice, fetch_image_urls: bool = False
 ) -> ClaudeRequest:
-    """Turns a validated chat request into a Claude request; refuses what Claude cannot honour.
+    """Turns a validated chat request (after fields.py's table) into a Claude request.
 
     With `fetch_image_urls`, http(s) image URLs become URL sources for answer/images.py to fetch.
     """
-    refuse_unsupported_parameters(request)
     system_parts: list[str] = []
     turns: list[ClaudeTurn] = []
     for index, message in enumerate(request.messages):
@@ -131,10 +129,6 @@ def _user_content(message: UserMessage, index: int, fetch_image_urls: bool) -> t
             blocks.append(image_block_from_url(part.image_url.url, where, fetch_allowed=fetch_image_urls))
         else:
             raise UnsupportedParameterError(where, f"content parts of type '{part.type}'.")
-    if not blocks:
-        raise InvalidRequestError(
-            f"messages[{index}].content must not be empty.", param=f"messages[{index}].content"
-        )
     return tuple(blocks)
 
 
@@ -167,7 +161,7 @@ def _tool_use_block(call: ToolCall, index: int) -> ToolUseContent:
 
 
 def _text_block(text: str, index: int) -> TextContent:
-    return text_block(text, f"messages[{index}].content")
+    return text_block(text)
 
 
 def _plain_text(content: str | list[TextPart]) -> str:

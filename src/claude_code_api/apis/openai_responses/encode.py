@@ -16,6 +16,7 @@ from claude_code_api.answer.events import (
 )
 from claude_code_api.answer.request import LENGTH_STOP_REASONS
 from claude_code_api.apis.openai_responses.schemas import ResponsesRequest
+from claude_code_api.apis.openai_responses.translate import namespaced_functions
 from claude_code_api.errors import GatewayError
 from claude_code_api.sse import encode_named_event
 
@@ -92,13 +93,20 @@ def message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
-def function_call_item(item_id: str, call: ToolCallRecord, status: str) -> dict[str, Any]:
-    """A function_call output item; its call_id is Claude's tool_use id."""
+def function_call_item(
+    item_id: str, call: ToolCallRecord, status: str, echo: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A function_call output item; its call_id is Claude's tool_use id. A call of a namespace tool's
+    function (per the echoed `tools`) carries its `namespace` and its own name."""
+    named: dict[str, Any] = {"name": call.name}
+    namespaced = namespaced_functions((echo or {}).get("tools") or [])
+    if call.name in namespaced:
+        named = {"namespace": namespaced[call.name][0], "name": namespaced[call.name][1]}
     return {
         "type": "function_call",
         "id": item_id,
         "call_id": call.call_id,
-        "name": call.name,
+        **named,
         "arguments": call.arguments or "{}",
         "status": status,
     }
@@ -123,7 +131,9 @@ def response_object(
     output = [message_item(f"msg_{key}_0", text, status)] if text else []
     # Items are numbered by their place in the output, as the stream numbers them.
     first = len(output)
-    output += [function_call_item(f"fc_{key}_{first + n}", call, status) for n, call in enumerate(tool_calls)]
+    output += [
+        function_call_item(f"fc_{key}_{first + n}", call, status, echo) for n, call in enumerate(tool_calls)
+    ]
     return echo | {
         "status": status,
         "incomplete_details": incomplete,
@@ -208,7 +218,7 @@ class ResponseStreamEncoder:
         closing = self._close_open("completed")
         record = ToolCallRecord(event.call_id, event.name)
         item_id = f"fc_{_item_key(self.echo['id'])}_{len(self._output)}"
-        item = function_call_item(item_id, record, "in_progress") | {"arguments": ""}
+        item = function_call_item(item_id, record, "in_progress", self.echo) | {"arguments": ""}
         opening = self._add(item)
         assert self._open is not None
         self._calls[event.index] = self._open

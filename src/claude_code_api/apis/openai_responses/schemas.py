@@ -1,7 +1,7 @@
-"""OpenAI's Responses API request as Pydantic models; unknown fields are refused, as OpenAI does.
+"""OpenAI's Responses API request as Pydantic models: the fields the gateway maps.
 
-Items, content parts and tools of kinds this gateway does not offer validate as `Unsupported`, so that
-fields.py and translate.py can refuse them by name rather than leave the client a validation error.
+fields.py's table takes ignored and unknown fields (and items, parts and tools of kinds the gateway
+does not offer) out before these models see a request; what is left is validated strictly.
 """
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+# Far above any model's output limit; the bound keeps absurd numbers (2^64) a 400 naming the field
+# rather than an overflow further in.
+MAX_TOKENS_LIMIT = 1_000_000
 
 
 class WireModel(BaseModel):
@@ -84,6 +88,7 @@ class FunctionCallItem(WireModel):
     call_id: str
     name: str
     arguments: str
+    namespace: str | None = None
     id: str | None = None
     status: str | None = None
 
@@ -121,9 +126,21 @@ class FunctionTool(WireModel):
     description: str | None = None
 
 
+class NamespaceTool(WireModel):
+    """A group of functions under one name (Codex CLI's sub-agent tools); Claude sees each function
+    as `<namespace>__<name>`, and its calls come back with `namespace` and `name` apart."""
+
+    type: Literal["namespace"]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: str | None = None
+    tools: list[FunctionTool]
+
+
 Tool = Annotated[
-    Annotated[FunctionTool, Tag("function")] | Annotated[Unsupported, Tag("unsupported")],
-    _kind("", ("function",)),
+    Annotated[FunctionTool, Tag("function")]
+    | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[Unsupported, Tag("unsupported")],
+    _kind("", ("function", "namespace")),
 ]
 
 
@@ -166,7 +183,7 @@ class TextConfig(WireModel):
 
 
 class ReasoningConfig(WireModel):
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
@@ -184,8 +201,8 @@ class ResponsesRequest(WireModel):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_tool_calls: Annotated[int, Field(ge=1)] | None = None
+    max_output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
+    max_tool_calls: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     text: TextConfig | None = None

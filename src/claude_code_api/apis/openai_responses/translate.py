@@ -20,14 +20,15 @@ from claude_code_api.answer.blocks import (
 from claude_code_api.answer.images import image_block_from_url
 from claude_code_api.answer.request import ClaudeRequest, ClaudeTurn, RequestOptions, claude_request
 from claude_code_api.answer.tools import ClientTool, client_tool_list, tool_input_schema, tool_use_instruction
-from claude_code_api.apis.openai_responses.fields import refuse_unsupported
 from claude_code_api.apis.openai_responses.schemas import (
     FunctionCallItem,
     FunctionCallOutputItem,
     FunctionChoice,
+    FunctionTool,
     InputImage,
     InputText,
     MessageItem,
+    NamespaceTool,
     OutputText,
     Refusal,
     ResponsesRequest,
@@ -43,8 +44,7 @@ from claude_code_api.errors import InvalidRequestError, UnsupportedParameterErro
 def translate_responses_request(
     request: ResponsesRequest, model: ModelChoice, fetch_image_urls: bool = False
 ) -> ClaudeRequest:
-    """Turns a validated Responses request into a Claude request; refuses what Claude cannot honour."""
-    refuse_unsupported(request)
+    """Turns a validated Responses request (after fields.py's table) into a Claude request."""
     system_parts = [request.instructions or ""]
     turns: list[ClaudeTurn] = []
     if isinstance(request.input, str):
@@ -96,10 +96,9 @@ def _instructions(item: MessageItem, where: str) -> str:
 def _message_content(item: MessageItem, where: str, fetch: bool) -> tuple[ContentBlock, ...]:
     if isinstance(item.content, str):
         return (_text(item.content, f"{where}.content"),)
-    blocks = [_part(part, f"{where}.content[{n}]", item.role, fetch) for n, part in enumerate(item.content)]
-    if not blocks:
-        raise InvalidRequestError(f"{where}.content must not be empty.", param=f"{where}.content")
-    return tuple(blocks)
+    return tuple(
+        _part(part, f"{where}.content[{n}]", item.role, fetch) for n, part in enumerate(item.content)
+    )
 
 
 def _part(part: Any, where: str, role: str, fetch: bool) -> TextContent | ImageContent:
@@ -125,7 +124,8 @@ def _tool_use(item: FunctionCallItem, where: str) -> ToolUseContent:
         raise InvalidRequestError(
             f"{where}.arguments must be a JSON object (as a string).", param=f"{where}.arguments"
         )
-    return tool_use_block(item.call_id, item.name, arguments)
+    name = namespaced_name(item.namespace, item.name) if item.namespace else item.name
+    return tool_use_block(item.call_id, name, arguments)
 
 
 def _tool_result(item: FunctionCallOutputItem, where: str, fetch: bool) -> ToolResultContent:
@@ -139,7 +139,7 @@ def _tool_result(item: FunctionCallOutputItem, where: str, fetch: bool) -> ToolR
 
 
 def _text(text: str, where: str) -> TextContent:
-    return text_block(text, where)
+    return text_block(text)
 
 
 def client_tools(request: ResponsesRequest) -> tuple[ClientTool, ...]:
@@ -152,8 +152,40 @@ def client_tools(request: ResponsesRequest) -> tuple[ClientTool, ...]:
             raise UnsupportedParameterError(
                 f"tools[{index}]", f"tools of type '{tool.type}' are not available; only function tools."
             )
-        tools.append(ClientTool(tool.name, tool.description or tool.name, tool_input_schema(tool.parameters)))
+        if isinstance(tool, NamespaceTool):
+            tools += [_namespaced_tool(tool, function) for function in tool.tools]
+        else:
+            tools.append(_client_tool(tool.name, tool))
     return client_tool_list(tools)
+
+
+# A namespace tool's functions reach Claude flattened, each as `<namespace>__<name>`.
+NAMESPACE_SEPARATOR = "__"
+
+
+def namespaced_name(namespace: str, name: str) -> str:
+    """The name Claude knows a namespace tool's function by."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}"
+
+
+def namespaced_functions(tools: list[Any]) -> dict[str, tuple[str, str]]:
+    """Flattened names of namespace tools' functions (from the echoed `tools`) -> (namespace, name)."""
+    return {
+        namespaced_name(tool["name"], function["name"]): (tool["name"], function["name"])
+        for tool in tools
+        if tool.get("type") == "namespace"
+        for function in tool.get("tools", ())
+    }
+
+
+def _client_tool(name: str, tool: FunctionTool, group: str = "") -> ClientTool:
+    description = tool.description or tool.name
+    return ClientTool(name, f"{group}{description}", tool_input_schema(tool.parameters))
+
+
+def _namespaced_tool(namespace: NamespaceTool, function: FunctionTool) -> ClientTool:
+    group = f"{namespace.description} " if namespace.description else ""
+    return _client_tool(namespaced_name(namespace.name, function.name), function, group)
 
 
 def _tool_choice_instruction(request: ResponsesRequest, tools: tuple[ClientTool, ...]) -> str:

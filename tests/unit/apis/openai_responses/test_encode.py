@@ -312,3 +312,39 @@ async def test_replayed_failure_after_the_first_byte_is_a_response_failed_event(
         "Claude's API failed (upstream HTTP 500).",
     )
     assert failed.output_text == "Hello th"
+
+
+AGENTS: Any = {
+    "type": "namespace",
+    "name": "multi_agent_v1",
+    "description": "Tools for sub-agents.",
+    "tools": [{"type": "function", "name": "close_agent", "parameters": {"type": "object"}, "strict": False}],
+}
+
+
+def test_a_namespace_functions_call_carries_its_namespace_back():
+    call = ToolCallRecord("toolu_1", "multi_agent_v1__close_agent", '{"target":"a"}')
+    body = response_object(
+        echo(tools=[WEATHER, AGENTS]),
+        model="claude-sonnet-5-5",
+        text="",
+        tool_calls=[call, ToolCallRecord("toolu_2", "get_weather", "{}")],
+        stop_reason="tool_use",
+        usage=ClaudeUsage(input_tokens=1, output_tokens=1),
+    )
+
+    first, second = Response.model_validate(body).output
+    assert first.type == second.type == "function_call"
+    assert (first.namespace, first.name) == ("multi_agent_v1", "close_agent")
+    assert (second.namespace, second.name) == (None, "get_weather")
+
+
+def test_a_streamed_namespace_call_carries_its_namespace():
+    encoder = ResponseStreamEncoder(echo(tools=[AGENTS]))
+    encoder.start("claude-sonnet-5-5")
+    added = orjson.loads(
+        encoder.tool_call_start(ToolCallStarted(0, "toolu_1", "multi_agent_v1__close_agent"))
+        .decode()
+        .split("data: ")[1]
+    )
+    assert (added["item"]["namespace"], added["item"]["name"]) == ("multi_agent_v1", "close_agent")
