@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from claude_agent_sdk import RateLimitInfo
 
+from claude_code_api.claude.failures import TOKEN_ADVICE
 from claude_code_api.errors import (
     ClaudeUnavailableError,
     GatewayError,
@@ -49,6 +50,9 @@ HealthState = Literal["ok", "exhausted", "broken"]
 UNKNOWN_RESET_SECONDS = 300.0
 # Plain upstream failures (429, 529, 5xx) move a request this many credentials at most.
 PLAIN_FAILURE_HOPS = 1
+# A credential rejected upstream (401, 403) is tried again after this long: an operator may have mended
+# it, and a key with nothing else gets the rejection itself rather than a stale verdict.
+BROKEN_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,6 @@ class CredentialHealth:
     quota: Mapping[str, str] = field(default_factory=dict)  # the unified quota headers, as last seen
 
     def usable(self, now: float) -> bool:
-        if self.state == "broken":
-            return False
         return self.state == "ok" or (self.until is not None and self.until <= now)
 
 
@@ -120,8 +122,18 @@ class CredentialRouter:
     def _load(self, credential: UpstreamCredential) -> tuple[float, int]:
         return (self.health(credential.name).utilization, self._chosen_at.get(credential.name, 0))
 
-    def _none_left(self, ranks: Iterable[Iterable[UpstreamCredential]]) -> NoCredentialError:
+    def has_another(self, ranks: Iterable[Iterable[UpstreamCredential]], excluded: set[str]) -> bool:
+        """Whether a credential not yet tried could take the request."""
+        return any(c.name not in excluded and self.usable(c) for rank in ranks for c in rank)
+
+    def _none_left(self, ranks: Iterable[Iterable[UpstreamCredential]]) -> GatewayError:
         now = self._clock()
+        states = {self.health(c.name).state for rank in ranks for c in rank}
+        if states == {"broken"}:
+            return UpstreamAuthenticationError(
+                "Claude rejected every upstream credential of this API key: they are invalid, revoked or "
+                f"expired. {TOKEN_ADVICE}"
+            )
         resets = [
             health.until
             for rank in ranks
@@ -166,9 +178,10 @@ class CredentialRouter:
             )
             return self._count_failover(credential)
         if isinstance(error, UpstreamAuthenticationError):
+            until = self._clock() + BROKEN_RETRY_SECONDS
             await self._set(
                 credential,
-                replace(self.health(credential.name), state="broken", until=None, reason="rejected"),
+                replace(self.health(credential.name), state="broken", until=until, reason="rejected"),
             )
             return self._count_failover(credential)
         plain = (

@@ -281,7 +281,10 @@ class ClaudeRunner:
                 return
             except GatewayError as error:
                 failure = error
-                if not answering and not self._closing and await self._router.failed(credential, error, hops):
+                moves = (
+                    not answering and not self._closing and await self._router.failed(credential, error, hops)
+                )
+                if moves and self._router.has_another(spec.ranks, tried | {credential.name}):
                     logger.info(
                         "Credential %s failed (%s); the request moves on", credential.name, error.code
                     )
@@ -402,7 +405,10 @@ class ClaudeRunner:
         signature: str,
         failure: BaseException | None,
     ) -> None:
-        self._measure(process)
+        if process.turns == 1:
+            # Reading a process's size walks the machine's process table (milliseconds of the event
+            # loop): its first answer is measured, which is when it has grown to its working size.
+            self._measure(process)
         request = spec.request
         said = (*request.history, ClaudeTurn("user", request.prompt))
         if failure is None and turn.state == "awaiting_tools" and turn.reply is not None and process.alive:
