@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -103,12 +102,9 @@ def profile_round(gateway: Gateway, stream: bool, clients: int, requests: int, o
     assert gateway.process is not None
     name = f"{'stream' if stream else 'whole'}-{clients}"
     raw = out / f"{name}.txt"
-    recorder = subprocess.Popen(
-        [spy, "record", "--pid", str(gateway.process.pid), "--rate", "200", "--nonblocking"]
-        + ["--format", "raw", "--output", str(raw)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [spy, "record", "--pid", str(gateway.process.pid), "--rate", "200", "--nonblocking"]
+    command += ["--format", "raw", "--output", str(raw)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     try:
         run_round(gateway, stream, clients, requests)
@@ -168,9 +164,8 @@ def main() -> None:
     print(machine())
     with MockUpstream(text=ANSWER) as upstream, Gateway(upstream.url, log_level="INFO") as gateway:
         print(f"gateway pid {gateway.process.pid if gateway.process else '?'}")
-        warm: Callable[[bool], None] = lambda stream: run_round(gateway, stream, max(levels), 2 * max(levels))
-        for stream in modes:
-            warm(stream)
+        for stream in modes:  # warm-up: the pool's processes started and measured
+            run_round(gateway, stream, max(levels), 2 * max(levels))
         banner("gateway CPU per request (ms; Claude Code excluded)")
         print(f"{'mode':<8} {'clients':>7}  {'median':>7}  {'min':>7}  {'max':>7}  {'req/s':>6}")
         for stream in modes:
