@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,9 @@ async def test_the_reaper_retires_idle_processes_least_recently_used_first_while
     )
     monkeypatch.setattr(runner_module, "REAP_INTERVAL_SECONDS", 0.01)
     runner = ClaudeRunner(load_settings(data_dir=tmp_path, warm_idle_seconds=3600, max_claude_processes=None))
+    now = time.monotonic()
     for age, name in enumerate(["oldest", "older", "old", "recent", "newest"]):
-        entry = _Idle(_FakeProcess(name, stopped), "signature", since=1000.0 + age)  # type: ignore[arg-type]
+        entry = _Idle(_FakeProcess(name, stopped), "signature", since=now + age)  # type: ignore[arg-type]
         runner._idle.append(entry)
         runner._live += 1
 
