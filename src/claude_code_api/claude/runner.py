@@ -67,6 +67,9 @@ ASSUMED_PROCESS_BYTES = 256 * 2**20
 # Idle processes go, least recently used first, while less memory than this many processes is free.
 MEMORY_RESERVE_PROCESSES = 4
 REAP_INTERVAL_SECONDS = 2.0
+# A process is measured after its first turns, then every this many turns: reading its size scans /proc
+# (~1.5 ms of the gateway's CPU), and a process grows slowly.
+MEASURE_EVERY_TURNS = 16
 QUEUE_RETRY_AFTER_SECONDS = 5.0
 # How long an interrupted turn may take to wind down before its process is ended instead.
 RECOVERY_SECONDS = 3.0
@@ -405,9 +408,7 @@ class ClaudeRunner:
         signature: str,
         failure: BaseException | None,
     ) -> None:
-        if process.turns == 1:
-            # Reading a process's size walks the machine's process table (milliseconds of the event
-            # loop): its first answer is measured, which is when it has grown to its working size.
+        if process.turns <= 2 or process.turns % MEASURE_EVERY_TURNS == 0:
             self._measure(process)
         request = spec.request
         said = (*request.history, ClaudeTurn("user", request.prompt))
