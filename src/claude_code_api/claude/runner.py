@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import psutil
 from claude_agent_sdk import (
     AssistantMessage,
     Message,
@@ -43,12 +42,12 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
-from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
 from claude_code_api.claude.conversation import EMPTY, fingerprint
-from claude_code_api.claude.handover import ToolOutcome
+from claude_code_api.claude.handover import tool_outcomes
+from claude_code_api.claude.memory import available_memory
 from claude_code_api.claude.options import spawn_signature
 from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
 from claude_code_api.claude.routing import CredentialRouter, answered_by
@@ -107,45 +106,6 @@ class _Parked:
     turn: Turn
     signature: str
     deadline: float
-
-
-def available_memory() -> int:
-    """Memory free for Claude processes: the machine's, or less under a container's memory limit."""
-    available = int(psutil.virtual_memory().available)
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit():
-            available = min(available, max(0, int(limit) - usage))
-        break
-    return available
-
-
-def tool_outcomes(prompt: tuple[ContentBlock, ...]) -> dict[str, ToolOutcome] | None:
-    """The client's results per call id when the prompt is nothing but tool results, else None."""
-    outcomes: dict[str, ToolOutcome] = {}
-    for block in prompt:
-        if block["type"] != "tool_result":
-            return None
-        content = block.get("content", "")
-        parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-        mcp: list[dict[str, Any]] = []
-        for part in parts:
-            if part["type"] == "text":
-                mcp.append({"type": "text", "text": part["text"]})
-            elif part["type"] == "image" and part["source"]["type"] == "base64":
-                source = part["source"]
-                mcp.append({"type": "image", "data": source["data"], "mimeType": source["media_type"]})
-            else:
-                return None
-        outcomes[block["tool_use_id"]] = ToolOutcome(tuple(mcp), bool(block.get("is_error")))
-    return outcomes or None
 
 
 class ClaudeRunner:
