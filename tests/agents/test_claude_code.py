@@ -1,0 +1,112 @@
+"""Claude Code as a client of `/v1/messages`: the CLI bundled with claude-agent-sdk, default settings,
+only ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY pointing at the gateway.
+
+Its tools (Bash, Read, Edit, ...) are the client's: the gateway offers them to Claude as client functions
+(`mcp__client__<name>`) and never runs them; the client runs the call in its own working directory and
+sends the result back, which reaches the Claude process that waits inside the call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.agents.clients import AgentGateway, result_text, run_claude, synthetic_turns, tool_results
+from tests.integration.mock_anthropic import MockAnthropic, RecordedRequest, Reply, ToolUse
+
+ANSWER = "Hello from behind the gateway."
+
+
+def test_a_one_shot_prompt_answers_in_json(
+    gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
+) -> None:
+    mock_anthropic.always(Reply(text=ANSWER))
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+
+    finished = run_claude(gateway, home, work, "-p", "Say hello.", "--output-format", "json")
+
+    assert finished.returncode == 0, finished.explain()
+    result = json.loads(finished.stdout)
+    assert (result["type"], result["subtype"], result["is_error"]) == ("result", "success", False)
+    assert result["result"] == ANSWER
+    assert mock_anthropic.model_requests[-1].user_text == "Say hello."
+
+
+def test_a_one_shot_prompt_streams_in_stream_json(
+    gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
+) -> None:
+    mock_anthropic.always(Reply(text=ANSWER, chunk_size=5))
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+
+    finished = run_claude(
+        gateway, home, work, "-p", "Say hello.", "--output-format", "stream-json", "--verbose"
+    )
+
+    assert finished.returncode == 0, finished.explain()
+    events = finished.json_lines()
+    assert events[0]["type"] == "system"
+    said = [
+        block["text"]
+        for event in events
+        if event["type"] == "assistant"
+        for block in event["message"]["content"]
+        if block["type"] == "text"
+    ]
+    assert said == [ANSWER]
+    assert (events[-1]["type"], events[-1]["subtype"], events[-1]["result"]) == ("result", "success", ANSWER)
+
+
+def _bash_then_answer(request: RecordedRequest) -> Reply:
+    """Claude calls the client's Bash tool, then answers with what the tool printed."""
+    results = tool_results(request)
+    if results:
+        return Reply(text=f"The command printed: {result_text(results[0]).strip()}")
+    command = {"command": "echo hello | tee ran-here.txt", "description": "Print hello"}
+    return Reply(text="", tool_uses=[ToolUse("mcp__client__Bash", command)])
+
+
+def test_its_own_bash_tool_runs_on_the_client_and_the_parked_process_reads_the_result(
+    gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
+) -> None:
+    mock_anthropic.always(_bash_then_answer)
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    before = gateway.counters()
+
+    finished = run_claude(
+        gateway,
+        home,
+        work,
+        "-p",
+        "Run echo hello.",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--allowedTools",
+        "Bash",
+    )
+
+    assert finished.returncode == 0, finished.explain()
+    events = finished.json_lines()
+    assert (events[-1]["subtype"], events[-1]["result"]) == ("success", "The command printed: hello")
+    # The client ran the command in its own working directory; nothing ran in the gateway's.
+    assert (work / "ran-here.txt").read_text() == "hello\n"
+    assert not list(gateway.served.run_dir.rglob("ran-here.txt"))
+    assert not list(Path(gateway.served.env["DATA_DIR"]).rglob("ran-here.txt"))
+    calls, answer = mock_anthropic.model_requests
+    # Claude is offered the client's Bash as a client function; the gateway's Claude Code has no shell.
+    offered = [tool["name"] for tool in calls.body["tools"]]
+    assert "mcp__client__Bash" in offered
+    assert "Bash" not in offered
+    [result] = tool_results(answer)
+    assert result_text(result).strip() == "hello"
+    assert not result.get("is_error")
+    assert not synthetic_turns(answer)
+    # The loop went on in the process that made the call: its result went to the parked process.
+    moved = gateway.counted_since(before)
+    assert (moved["tool_call_parks"], moved["tool_call_resumes"]) == (1, 1), moved
