@@ -100,9 +100,12 @@ def test_its_own_bash_tool_runs_on_the_client_and_the_parked_process_reads_the_r
     assert not list(Path(gateway.served.env["DATA_DIR"]).rglob("ran-here.txt"))
     calls, answer = mock_anthropic.model_requests
     # Claude is offered the client's Bash as a client function; the gateway's Claude Code has no shell.
-    offered = [tool["name"] for tool in calls.body["tools"]]
-    assert "mcp__client__Bash" in offered
+    offered = {tool["name"]: tool for tool in calls.body["tools"]}
     assert "Bash" not in offered
+    assert offered["mcp__client__Bash"]["input_schema"]["required"] == ["command"]
+    # Its system prompt and its system-role environment message (its own working directory) reach Claude.
+    assert "cc_entrypoint=sdk-cli" in json.dumps(calls.body["system"])
+    assert f"Primary working directory: {work}" in json.dumps(calls.body)
     [result] = tool_results(answer)
     assert result_text(result).strip() == "hello"
     assert not result.get("is_error")
