@@ -48,11 +48,12 @@ def tool_results(request: RecordedRequest) -> list[dict[str, Any]]:
 
 
 def result_text(block: dict[str, Any]) -> str:
-    """The text of a tool_result block."""
+    """The text of a tool_result block: its first text part (Claude Code may add a <system-reminder>
+    part of its own after the client's result)."""
     content = block.get("content", "")
     if isinstance(content, str):
         return content
-    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return next((part["text"] for part in content if part.get("type") == "text"), "")
 
 
 def synthetic_turns(request: RecordedRequest) -> list[str]:

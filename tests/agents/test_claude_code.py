@@ -9,7 +9,12 @@ sends the result back, which reaches the Claude process that waits inside the ca
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.agents.clients import AgentGateway, result_text, run_claude, synthetic_turns, tool_results
 from tests.integration.mock_anthropic import MockAnthropic, RecordedRequest, Reply, ToolUse
@@ -113,3 +118,97 @@ def test_its_own_bash_tool_runs_on_the_client_and_the_parked_process_reads_the_r
     # The loop went on in the process that made the call: its result went to the parked process.
     moved = gateway.counted_since(before)
     assert (moved["tool_call_parks"], moved["tool_call_resumes"]) == (1, 1), moved
+
+
+def _write_read_edit_then_answer(note: Path, edit: dict[str, Any]) -> Callable[[RecordedRequest], Reply]:
+    """Claude writes a file with the client's Write tool, reads it back, edits it, then answers."""
+    steps = [
+        ToolUse("mcp__client__Write", {"file_path": str(note), "content": "hello\n"}),
+        ToolUse("mcp__client__Read", {"file_path": str(note)}),
+        ToolUse("mcp__client__Edit", {"file_path": str(note), **edit}),
+    ]
+
+    def reply(request: RecordedRequest) -> Reply:
+        done = sum(
+            1
+            for message in request.body["messages"]
+            if message["role"] == "user" and isinstance(message["content"], list)
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        )
+        if done < len(steps):
+            return Reply(text="", tool_uses=[steps[done]])
+        return Reply(text="The note is edited.")
+
+    return reply
+
+
+def _write_read_edit(
+    gateway: AgentGateway, mock: MockAnthropic, tmp_path: Path, edit: dict[str, Any]
+) -> tuple[list[RecordedRequest], dict[str, float]]:
+    """Runs the Write, Read, Edit session; returns the upstream requests and how the counters moved."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    note = work / "note.txt"
+    mock.always(_write_read_edit_then_answer(note, edit))
+    before = gateway.counters()
+
+    finished = run_claude(
+        gateway,
+        home,
+        work,
+        "-p",
+        "Write, read and edit note.txt.",
+        "--output-format",
+        "json",
+        "--allowedTools",
+        "Write,Read,Edit",
+    )
+
+    assert finished.returncode == 0, finished.explain()
+    assert json.loads(finished.stdout)["result"] == "The note is edited."
+    assert note.read_text() == "hello, gateway\n"
+    requests = mock.model_requests
+    assert len(requests) == 4
+    [read] = tool_results(requests[2])
+    assert "hello" in result_text(read)
+    return requests, gateway.counted_since(before)
+
+
+# The Edit call as Claude Code itself records it: with its optional `replace_all` filled in.
+EDIT = {"old_string": "hello", "new_string": "hello, gateway", "replace_all": False}
+
+
+def test_its_file_tools_edit_the_clients_files_in_one_waiting_process(
+    gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
+) -> None:
+    requests, moved = _write_read_edit(gateway, mock_anthropic, tmp_path, EDIT)
+
+    for request in requests[1:]:
+        [result] = tool_results(request)
+        assert not result.get("is_error"), result
+        assert not synthetic_turns(request)
+    # All four upstream requests came from one Claude process of the gateway (its own working directory).
+    assert len({_gateway_process(request) for request in requests}) == 1
+    assert (moved["tool_call_parks"], moved["tool_call_resumes"]) == (3, 3), moved
+
+
+def test_an_edit_call_without_its_optional_arguments_completes(
+    gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
+) -> None:
+    edit = {key: value for key, value in EDIT.items() if key != "replace_all"}
+
+    _, moved = _write_read_edit(gateway, mock_anthropic, tmp_path, edit)
+
+    if moved["tool_call_resumes"] != 3:
+        # Claude Code sends the call back as `{..., "replace_all": false}`: an edited history to the
+        # gateway, which then replays the conversation in a new process instead of resuming.
+        pytest.xfail(f"the Edit step was replayed, not resumed ({moved}): the client fills in replace_all")
+
+
+def _gateway_process(request: RecordedRequest) -> str:
+    """The working directory of the gateway's Claude process that sent the request."""
+    found = re.findall(r"Primary working directory: (\S+/run-[^/\s]+/work)", json.dumps(request.body))
+    assert found, "no working directory of the gateway's Claude process in the request"
+    return str(found[0])
