@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from tests.agents.clients import CLIENTS_DIR, CODEX, AgentGateway
 from tests.factories import FAKE_OAUTH_TOKEN
 from tests.integration.mock_anthropic import MockAnthropic
-from tests.integration.serve_harness import Served, claude_processes_under, create_key, serve_environment
+from tests.integration.serve_harness import CLI, Served, claude_processes_under, create_key, serve_environment
 
 METRICS_TOKEN = "agents-metrics-token"
 
@@ -65,12 +66,29 @@ def mock_anthropic(mock_anthropic_server: MockAnthropic) -> Iterator[MockAnthrop
     mock_anthropic_server.reset()
 
 
+class LoggedServed(Served):
+    """`serve` writing its log to a file: a session's worth of log lines would fill an unread pipe."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        super().__init__(env)
+
+    def __post_init__(self) -> None:
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [CLI, "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()[-20000:]
+
+
 @pytest.fixture(scope="session")
 def agent_gateway(mock_anthropic_server: MockAnthropic) -> Iterator[AgentGateway]:
     """`claude-code-api serve` on free ports, pointed at the mock, with one key for the clients."""
     home = Path(tempfile.mkdtemp(prefix="agents-serve-"))
     env = serve_environment(home, mock_anthropic_server.url, METRICS_TOKEN=METRICS_TOKEN)
-    served = Served(env)
+    served = LoggedServed(env, home / "serve.log")
     try:
         served.wait_healthy()
         key = create_key(env, "agents", FAKE_OAUTH_TOKEN)
