@@ -2,9 +2,10 @@
 and the real clients (Claude Code bundled with claude-agent-sdk; the Codex CLI and the AI SDK pinned in
 tests/clients and installed by `make node-clients`).
 
-One gateway serves the whole session (starting `serve` and making a key take seconds); each test resets
-the mock and reads the gateway's counters from `/metrics` before and after. Without Node or the installed
-Node clients the tests that need them skip, and fail under CI with what to install.
+One gateway serves the whole folder (starting `serve` and making a key take seconds), and ends with it,
+so that no Claude process of its outlives these tests; each test resets the mock and reads the gateway's
+counters from `/metrics` before and after. Without Node or the installed Node clients the tests that
+need them skip, and fail under CI with what to install.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def node_clients(node: str) -> Path:
     return CLIENTS_DIR
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mock_anthropic_server() -> Iterator[MockAnthropic]:
     with MockAnthropic() as mock:
         yield mock
@@ -83,7 +84,7 @@ class LoggedServed(Served):
         return self.log.read_text()[-20000:]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def agent_gateway(mock_anthropic_server: MockAnthropic) -> Iterator[AgentGateway]:
     """`claude-code-api serve` on free ports, pointed at the mock, with one key for the clients."""
     home = Path(tempfile.mkdtemp(prefix="agents-serve-"))
