@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.agents.clients import AgentGateway, result_text, run_claude, synthetic_turns, tool_results
 from tests.integration.mock_anthropic import MockAnthropic, RecordedRequest, Reply, ToolUse
 
@@ -194,17 +192,16 @@ def test_its_file_tools_edit_the_clients_files_in_one_waiting_process(
     assert (moved["tool_call_parks"], moved["tool_call_resumes"]) == (3, 3), moved
 
 
-def test_an_edit_call_without_its_optional_arguments_completes(
+def test_an_edit_call_sent_back_with_its_defaults_filled_in_still_resumes_the_waiting_process(
     gateway: AgentGateway, mock_anthropic: MockAnthropic, tmp_path: Path
 ) -> None:
+    # Claude calls Edit without `replace_all`; Claude Code sends it back with `"replace_all": false`.
     edit = {key: value for key, value in EDIT.items() if key != "replace_all"}
 
-    _, moved = _write_read_edit(gateway, mock_anthropic, tmp_path, edit)
+    requests, moved = _write_read_edit(gateway, mock_anthropic, tmp_path, edit)
 
-    if moved["tool_call_resumes"] != 3:
-        # Claude Code sends the call back as `{..., "replace_all": false}`: an edited history to the
-        # gateway, which then replays the conversation in a new process instead of resuming.
-        pytest.xfail(f"the Edit step was replayed, not resumed ({moved}): the client fills in replace_all")
+    assert (moved["tool_call_parks"], moved["tool_call_resumes"]) == (3, 3), moved
+    assert not any(synthetic_turns(request) for request in requests)
 
 
 def _gateway_process(request: RecordedRequest) -> str:
