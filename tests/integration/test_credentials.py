@@ -227,7 +227,7 @@ async def test_oauth_token_makes_a_subscription_credential_named_after_the_key(d
     assert record.credential_ranks == ((own.name,),)
     found = await keys.authenticate(full_key)
     assert found is not None
-    assert found.oauth_token == FAKE_OAUTH_TOKEN
+    assert found.upstream_ranks[0][0].secret == FAKE_OAUTH_TOKEN
 
 
 async def test_a_bad_oauth_token_stores_no_credential(database):
@@ -253,16 +253,6 @@ async def test_update_replaces_the_ranks_and_is_seen_at_once(database):
     with pytest.raises(InvalidRequestError, match="No credential named 'zzz'"):
         await keys.update_key(record.id, credentials=[["zzz"]])
     assert (await keys.get_key(record.id)).credential_ranks == (("b",), ("a",))
-
-
-async def test_a_key_without_a_subscription_says_so_when_asked_for_a_token(database):
-    credentials, keys = make_credential_store(database), make_key_store(database)
-    await credentials.add_credential(console())
-    _, full_key = await keys.create_key("team", credentials=[["console"]])
-    found = await keys.identify(full_key)
-    assert found is not None
-    with pytest.raises(Exception, match="anthropic-api-key credentials"):
-        _ = found.oauth_token
 
 
 async def test_state_is_recorded(database):
@@ -300,7 +290,7 @@ async def test_migration_moves_each_keys_token_into_a_subscription_credential(em
     keys, credentials = make_key_store(empty_database), make_credential_store(empty_database)
     found = await keys.authenticate(full_key)
     assert found is not None
-    assert found.oauth_token == FAKE_OAUTH_TOKEN
+    assert found.upstream_ranks[0][0].secret == FAKE_OAUTH_TOKEN
     assert found.key.credential_ranks == (("key_old000000001-subscription",),)
     [migrated] = await credentials.list_credentials()
     assert (migrated.name, migrated.kind, migrated.hint) == (
