@@ -64,9 +64,11 @@ class MockUpstream:
         chunk_size: int = 8,
         delay: float = 0.0,
         first_byte_delay: float = 0.0,
+        tool_steps: int = 0,
     ) -> None:
         self.args = [f"--chunk-size={chunk_size}", f"--delay={delay}"]
         self.args.append(f"--first-byte-delay={first_byte_delay}")
+        self.args.append(f"--tool-steps={tool_steps}")
         if text is not None:
             self.args.append(f"--text={text}")
         self.process: subprocess.Popen[str] | None = None

@@ -28,7 +28,6 @@ from claude_code_api.store.credential_kinds import (
 )
 from claude_code_api.store.credentials import Credential, CredentialStore
 from claude_code_api.store.database import Database
-from claude_code_api.upstream import ModelPins
 
 T = TypeVar("T")
 
@@ -153,19 +152,7 @@ def add_credential(name: str, kind: str, **options: Any) -> None:
         name=name,
         kind=kind,
         secrets=CredentialSecrets(**secrets, google_credentials=google),
-        options=CredentialOptions(
-            region=options["region"],
-            project=options["project"],
-            resource=options["resource"],
-            base_url=options["base_url"],
-            models=ModelPins(
-                default=options["model"],
-                opus=options["opus_model"],
-                sonnet=options["sonnet_model"],
-                haiku=options["haiku_model"],
-            ),
-            allow_extra_usage=options["allow_extra_usage"],
-        ),
+        options=CredentialOptions.from_fields(options, allow_extra_usage=options["allow_extra_usage"]),
     )
     record = with_credential_store(_settings(), lambda store: store.add_credential(given))
     click.echo(f"Added {record.kind} credential {record.name} ({record.masked}).")

@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 # by every instance within about this long.
 STATE_FOLLOW_SECONDS = 0.5
 
+# Usage records wait this long, then go to the store together with every record that came meanwhile:
+# one transaction per batch (and one update of each key's last use) instead of two per request.
+USAGE_WRITE_DELAY_SECONDS = 0.25
+
 
 @dataclass
 class Gateway:
@@ -48,6 +52,8 @@ class Gateway:
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
     _following: asyncio.Task[None] | None = None
+    _usage_queue: list[UsageRecord] = field(default_factory=list)
+    _usage_writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
@@ -86,12 +92,15 @@ class Gateway:
     def record_usage(self, record: UsageRecord) -> None:
         """Stores a request's usage in the background, off the request's path."""
         self.limiter.record_spend(record.key_id, record.cost_usd, record.created_at)
-        self._spawn_write(self._write_usage(record))
+        self._usage_queue.append(record)
+        if self._usage_writer is None or self._usage_writer.done():
+            self._usage_writer = self._spawn_write(self._write_usage())
 
-    def _spawn_write(self, write: Coroutine[Any, Any, None]) -> None:
+    def _spawn_write(self, write: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(_logged(write))
         self._pending_writes.add(task)
         task.add_done_callback(self._pending_writes.discard)
+        return task
 
     def note_token_outcome(self, key_id: str, error: GatewayError | None) -> None:
         """Records how the key's OAuth token fared upstream, for `keys list`, the dashboard and doctor.
@@ -112,9 +121,22 @@ class Gateway:
             self.keys.record_upstream_result(key_id, ok=False, error=f"{kind}: {error.message}")
         )
 
-    async def _write_usage(self, record: UsageRecord) -> None:
-        await self.usage.record(record)
-        await self.keys.mark_used(record.key_id, record.created_at)
+    async def _write_usage(self) -> None:
+        """Writes the queued usage records in batches until none is left."""
+        await asyncio.sleep(USAGE_WRITE_DELAY_SECONDS)
+        while self._usage_queue:
+            records, self._usage_queue = self._usage_queue, []
+            last_used: dict[str, datetime] = {}
+            for record in records:
+                last_used[record.key_id] = max(
+                    record.created_at, last_used.get(record.key_id, record.created_at)
+                )
+            try:
+                await self.usage.record_many(records)
+                for key_id, when in last_used.items():
+                    await self.keys.mark_used(key_id, when)
+            except Exception:
+                logger.exception("A background write of %d usage records to the store failed", len(records))
 
     async def aclose(self) -> None:
         """Ends every Claude process, finishes pending usage writes, then closes the store."""

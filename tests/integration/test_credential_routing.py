@@ -4,7 +4,6 @@ load, conversations stay where they are, and instances share what they learn."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,26 +14,12 @@ import openai
 import pytest
 
 from claude_code_api.store.credential_kinds import CredentialInput, CredentialOptions, CredentialSecrets
-from claude_code_api.upstream import ModelPins
 from tests.factories import make_oauth_token
 from tests.integration.gateway_harness import GatewayServer, claude_processes, make_settings
 from tests.integration.mock_anthropic import ErrorReply, MockAnthropic, Quota
+from tests.integration.test_upstream_kinds import BEDROCK_PINS, VERTEX_PINS, external_account
 
 CONSOLE_KEY = "sk-ant-api03-" + "b" * 40
-AUDIENCE = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/pool/providers/prov"
-# Pinned ids: unpinned, a Bedrock or Vertex process probes three models at every start (CLAUDE-CODE.md §13).
-BEDROCK_PINS = ModelPins(
-    default="eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    opus="eu.anthropic.claude-opus-4-1-20250805-v1:0",
-    sonnet="eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    haiku="eu.anthropic.claude-haiku-4-5-20251001-v1:0",
-)
-VERTEX_PINS = ModelPins(
-    default="claude-sonnet-4-5@20250929",
-    opus="claude-opus-4-1@20250805",
-    sonnet="claude-sonnet-4-5@20250929",
-    haiku="claude-haiku-4-5@20251001",
-)
 
 
 @pytest.fixture
@@ -106,20 +91,6 @@ EXPECTED = [
 ]
 
 
-def _external_account(mock: MockAnthropic, tmp_path: Path, subject: str) -> str:
-    subject_file = tmp_path / "subject-token"
-    subject_file.write_text(subject)
-    return json.dumps(
-        {
-            "type": "external_account",
-            "audience": AUDIENCE,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": f"{mock.url}/token",
-            "credential_source": {"file": str(subject_file)},
-        }
-    )
-
-
 @pytest.mark.parametrize(
     "kind", ["subscription", "console", "bedrock-api-key", "bedrock-keys", "vertex", "foundry"]
 )
@@ -157,7 +128,7 @@ def test_a_key_on_one_credential_of_each_kind_answers_every_api(
             base_url=f"{url}/v1",
             models=VERTEX_PINS,
         )
-        credential_file = _external_account(mock_anthropic, tmp_path, "subject-1")
+        credential_file = external_account(mock_anthropic, tmp_path, "subject-1")
         add(gateway, "cred", "vertex", options, google_credentials=credential_file)
         expected = ("vertex", "bearer", None)
     else:

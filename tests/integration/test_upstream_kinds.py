@@ -100,7 +100,7 @@ def _init_model(messages: list[Message]) -> Any:
     return init.data["model"]
 
 
-def _external_account(mock: MockAnthropic, tmp_path: Path, subject: str) -> str:
+def external_account(mock: MockAnthropic, tmp_path: Path, subject: str) -> str:
     """A Google external-account credential whose token exchange is the mock's."""
     subject_file = tmp_path / "subject-token"
     subject_file.write_text(subject)
@@ -287,7 +287,7 @@ async def test_vertex_external_account_exchanges_a_token_then_streams(
     mock_anthropic.queue(Reply(text=TEXT), credential=token)
     credential = UpstreamCredential(
         "vertex",
-        credentials_json=_external_account(mock_anthropic, tmp_path, "subject-token-1"),
+        credentials_json=external_account(mock_anthropic, tmp_path, "subject-token-1"),
         project="project-1",
         region="europe-west4",
         base_url=f"{mock_anthropic.url}/v1",
@@ -327,7 +327,7 @@ async def test_vertex_external_account_exchanges_a_token_then_streams(
 async def test_unpinned_vertex_probes_three_models_with_raw_predict(mock_anthropic: MockAnthropic, tmp_path):
     credential = UpstreamCredential(
         "vertex",
-        credentials_json=_external_account(mock_anthropic, tmp_path, "subject-token-2"),
+        credentials_json=external_account(mock_anthropic, tmp_path, "subject-token-2"),
         project="project-2",
         region="us-east5",
         base_url=f"{mock_anthropic.url}/v1",
@@ -348,7 +348,7 @@ async def test_a_refused_vertex_token_exchange_ends_in_an_error_without_a_call(
     mock_anthropic.refuse_subject_token("subject-token-3")
     credential = UpstreamCredential(
         "vertex",
-        credentials_json=_external_account(mock_anthropic, tmp_path, "subject-token-3"),
+        credentials_json=external_account(mock_anthropic, tmp_path, "subject-token-3"),
         project="project-3",
         region="us-east5",
         base_url=f"{mock_anthropic.url}/v1",

@@ -18,6 +18,7 @@ from typing import Any
 
 from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny, ToolPermissionContext
 
+from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.tools import client_tool_name
 
 # What a call still waiting gets when its process is being ended; nothing reads it upstream.
@@ -88,3 +89,24 @@ class ToolHandOver:
                 waiter.set_result(ToolOutcome(({"type": "text", "text": ABANDONED},), is_error=True))
         self._results.clear()
         self._permitted.clear()
+
+
+def tool_outcomes(prompt: tuple[ContentBlock, ...]) -> dict[str, ToolOutcome] | None:
+    """The client's results per call id when the prompt is nothing but tool results, else None."""
+    outcomes: dict[str, ToolOutcome] = {}
+    for block in prompt:
+        if block["type"] != "tool_result":
+            return None
+        content = block.get("content", "")
+        parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        mcp: list[dict[str, Any]] = []
+        for part in parts:
+            if part["type"] == "text":
+                mcp.append({"type": "text", "text": part["text"]})
+            elif part["type"] == "image" and part["source"]["type"] == "base64":
+                source = part["source"]
+                mcp.append({"type": "image", "data": source["data"], "mimeType": source["media_type"]})
+            else:
+                return None
+        outcomes[block["tool_use_id"]] = ToolOutcome(tuple(mcp), bool(block.get("is_error")))
+    return outcomes or None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -191,8 +192,8 @@ class ClaudeProcess:
         """Gives a spare started at low priority the normal priority once it answers (where allowed)."""
         pid = self.workspace.pid()
         if pid is not None:
-            with contextlib.suppress(psutil.Error, OSError):
-                psutil.Process(pid).nice(0)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, 0)
 
     def terminate(self) -> None:
         """Signals the process to end now; `stop` then reaps it."""

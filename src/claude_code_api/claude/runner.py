@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import psutil
 from claude_agent_sdk import (
     AssistantMessage,
     Message,
@@ -43,12 +42,12 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
-from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
 from claude_code_api.claude.conversation import EMPTY, fingerprint
-from claude_code_api.claude.handover import ToolOutcome
+from claude_code_api.claude.handover import tool_outcomes
+from claude_code_api.claude.memory import available_memory
 from claude_code_api.claude.options import spawn_signature
 from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
 from claude_code_api.claude.routing import CredentialRouter, answered_by
@@ -67,6 +66,9 @@ ASSUMED_PROCESS_BYTES = 256 * 2**20
 # Idle processes go, least recently used first, while less memory than this many processes is free.
 MEMORY_RESERVE_PROCESSES = 4
 REAP_INTERVAL_SECONDS = 2.0
+# A process is measured after its first turns, then every this many turns: reading its size scans /proc
+# (~1.5 ms of the gateway's CPU), and a process grows slowly.
+MEASURE_EVERY_TURNS = 16
 QUEUE_RETRY_AFTER_SECONDS = 5.0
 # How long an interrupted turn may take to wind down before its process is ended instead.
 RECOVERY_SECONDS = 3.0
@@ -104,45 +106,6 @@ class _Parked:
     turn: Turn
     signature: str
     deadline: float
-
-
-def available_memory() -> int:
-    """Memory free for Claude processes: the machine's, or less under a container's memory limit."""
-    available = int(psutil.virtual_memory().available)
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit():
-            available = min(available, max(0, int(limit) - usage))
-        break
-    return available
-
-
-def tool_outcomes(prompt: tuple[ContentBlock, ...]) -> dict[str, ToolOutcome] | None:
-    """The client's results per call id when the prompt is nothing but tool results, else None."""
-    outcomes: dict[str, ToolOutcome] = {}
-    for block in prompt:
-        if block["type"] != "tool_result":
-            return None
-        content = block.get("content", "")
-        parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-        mcp: list[dict[str, Any]] = []
-        for part in parts:
-            if part["type"] == "text":
-                mcp.append({"type": "text", "text": part["text"]})
-            elif part["type"] == "image" and part["source"]["type"] == "base64":
-                source = part["source"]
-                mcp.append({"type": "image", "data": source["data"], "mimeType": source["media_type"]})
-            else:
-                return None
-        outcomes[block["tool_use_id"]] = ToolOutcome(tuple(mcp), bool(block.get("is_error")))
-    return outcomes or None
 
 
 class ClaudeRunner:
@@ -405,9 +368,7 @@ class ClaudeRunner:
         signature: str,
         failure: BaseException | None,
     ) -> None:
-        if process.turns == 1:
-            # Reading a process's size walks the machine's process table (milliseconds of the event
-            # loop): its first answer is measured, which is when it has grown to its working size.
+        if process.turns <= 2 or process.turns % MEASURE_EVERY_TURNS == 0:
             self._measure(process)
         request = spec.request
         said = (*request.history, ClaudeTurn("user", request.prompt))

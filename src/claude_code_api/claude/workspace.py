@@ -21,6 +21,7 @@ class Workspace:
     home: Path = field(init=False)
     cwd: Path = field(init=False)
     pid_file: Path = field(init=False)
+    _pid: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.home = self.root / "home"
@@ -30,10 +31,13 @@ class Workspace:
         self.cwd.mkdir(mode=0o700)
 
     def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
+        """The CLI's pid once its launcher has written it (read once: a workspace has one process)."""
+        if self._pid is None:
+            try:
+                self._pid = int(self.pid_file.read_text())
+            except (OSError, ValueError):
+                return None
+        return self._pid
 
     def terminate(self, sig: int = signal.SIGTERM) -> None:
         """Signals the CLI; the SDK has not reaped it yet, so its pid cannot have been reused."""

@@ -17,7 +17,6 @@ from claude_code_api.store.credential_kinds import (
     CredentialSecrets,
 )
 from claude_code_api.store.credentials import Credential
-from claude_code_api.upstream import ModelPins
 
 # The form's fields for the secrets, and those for the options; secrets are never sent back to the page.
 SECRET_FIELDS = (
@@ -73,19 +72,7 @@ def read_credential_form(form: ImmutableMultiDict[str, str]) -> tuple[Credential
         name=shown.name,
         kind=shown.kind,
         secrets=CredentialSecrets(**secrets),
-        options=CredentialOptions(
-            region=options["region"],
-            project=options["project"],
-            resource=options["resource"],
-            base_url=options["base_url"],
-            models=ModelPins(
-                default=options["model"],
-                opus=options["opus_model"],
-                sonnet=options["sonnet_model"],
-                haiku=options["haiku_model"],
-            ),
-            allow_extra_usage=shown.allow_extra_usage,
-        ),
+        options=CredentialOptions.from_fields(options, allow_extra_usage=shown.allow_extra_usage),
     )
     return shown, given
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import cast
 from urllib.parse import urlsplit
@@ -55,6 +55,23 @@ class CredentialOptions:
     models: ModelPins = field(default_factory=ModelPins)
     # A subscription past its plan limit bills extra usage only with this on (issue 17, item 5).
     allow_extra_usage: bool = False
+
+    @classmethod
+    def from_fields(cls, given: Mapping[str, str | None], *, allow_extra_usage: bool) -> CredentialOptions:
+        """The options as the CLI and the admin form name them (`region`, ..., `model`, `opus_model`, ...)."""
+        return cls(
+            region=given["region"],
+            project=given["project"],
+            resource=given["resource"],
+            base_url=given["base_url"],
+            models=ModelPins(
+                default=given["model"],
+                opus=given["opus_model"],
+                sonnet=given["sonnet_model"],
+                haiku=given["haiku_model"],
+            ),
+            allow_extra_usage=allow_extra_usage,
+        )
 
 
 @dataclass(frozen=True)

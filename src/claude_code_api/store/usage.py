@@ -3,6 +3,7 @@ buckets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,8 +69,14 @@ class UsageStore:
 
     async def record(self, record: UsageRecord) -> None:
         """Stores one usage record."""
+        await self.record_many([record])
+
+    async def record_many(self, records: Sequence[UsageRecord]) -> None:
+        """Stores usage records in one transaction."""
+        if not records:
+            return
         async with self._database.session() as session:
-            await session.execute(insert(UsageRecordRow).values(asdict(record)))
+            await session.execute(insert(UsageRecordRow), [asdict(record) for record in records])
 
     async def totals_by_key(self, since: datetime | None = None) -> dict[str, UsageTotals]:
         """Returns the totals of every key with usage, counting records from `since` if given."""
