@@ -96,7 +96,7 @@ def _runner_stats(app: FastAPI) -> RunnerStats | None:
 
 def _credential_reports(app: FastAPI) -> dict[str, CredentialReport] | None:
     gateway: Gateway | None = getattr(app.state, "gateway", None)
-    return None if gateway is None else gateway.runner.router.snapshot()
+    return None if gateway is None else gateway.credential_reports()
 
 
 def respond(request: Request, error: GatewayError) -> Response:

@@ -91,7 +91,8 @@ def test_a_failover_shows_in_metrics_health_and_usage_by_credential_name(
 
     assert gateway.gateway is not None
     usage = gateway.gateway.usage
-    wait_for(lambda: gateway.call(usage.totals_by_credential()).get("b") is not None)
+    # Usage is written in batches, a moment after each answer.
+    wait_for(lambda: sum(t.requests for t in gateway.call(usage.totals_by_credential()).values()) >= 2)
     totals = gateway.call(usage.totals_by_credential())
     assert set(totals) == {"b"}
     assert totals["b"].requests == 2
@@ -171,3 +172,21 @@ async def test_the_credentials_page_shows_state_quota_keys_and_usage(site, admin
     assert "1,234 / 56" in console_row
     assert "team-key" in console_row
     assert "this instance's view" in page
+
+
+def test_a_removed_credential_leaves_health_and_metrics(gateway: GatewayServer) -> None:
+    add(gateway, "gone", "anthropic-api-key", api_key=CONSOLE_KEY)
+    assert gateway.gateway is not None
+    store = gateway.gateway.keys.credentials
+    upstream = gateway.call(store.upstream_credential("gone")).upstream()
+    router = gateway.gateway.runner.router
+    gateway.call(router.failed(upstream, UsageLimitError("limit", retry_after=600), 0))
+    assert httpx.get(f"{gateway.url}/v1/health", timeout=10).json()["credentials"]["exhausted"] == 1
+
+    gateway.call(store.remove_credential("gone"))
+
+    wait_for(
+        lambda: httpx.get(f"{gateway.url}/v1/health", timeout=10).json()["credentials"]["exhausted"] == 0
+    )
+    _, found = scrape(gateway)
+    assert ("claude_code_api_credential_state", (("credential", "gone"),)) not in found

@@ -50,7 +50,7 @@ async def credentials_page(request: Request, session: PageSession, gateway: Gate
     router = gateway.runner.router
     statuses = credential_statuses(
         await gateway.keys.credentials.list_credentials(),
-        router.snapshot(),
+        gateway.credential_reports(),
         await gateway.keys.list_keys(),
         await gateway.usage.totals_by_credential(),
         router.now(),

@@ -46,8 +46,7 @@ async def health(gateway: GatewayDep) -> Response:
     store_ok = await gateway.database.ping()
     # A mismatched secret fails every keyed request (503); a secret file changed on disk fails the next start.
     secret = await gateway.secret_state() if store_ok else "unknown"
-    router = gateway.runner.router
-    reports, now = router.snapshot(), router.now()
+    reports, now = gateway.credential_reports(), gateway.runner.router.now()
     keys = await gateway.keys.list_keys() if store_ok else []
     stranded = keys_without_usable_credential(keys, reports, now)
     body = {
