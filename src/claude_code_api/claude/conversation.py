@@ -32,12 +32,9 @@ def canonical_block(block: Mapping[str, Any]) -> tuple[Any, ...]:
             return ("image", source["media_type"], digest)
         return ("image", source.get("url", ""))
     if kind == "tool_use":
-        return (
-            "tool_use",
-            block["id"],
-            block["name"],
-            orjson.dumps(block["input"], option=orjson.OPT_SORT_KEYS).decode(),
-        )
+        # A call is known by its id: clients send its arguments back reworded (Claude Code fills in the
+        # optional ones with their defaults), while the process holds the call as Claude made it.
+        return ("tool_use", block["id"], block["name"])
     if kind == "tool_result":
         content = block.get("content", "")
         parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
