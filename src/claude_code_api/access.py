@@ -32,6 +32,7 @@ class ObservedRun:
 
     report: RunReport
     reported_at: float
+    credential: str | None = None  # the upstream credential's name that answered, when one did
 
     @property
     def started_at(self) -> float:
@@ -89,12 +90,13 @@ def note_caller(key_id: str) -> None:
         record.key_id = key_id
 
 
-def note_run(report: RunReport) -> None:
-    """Adds a Claude run to the current request; call it as soon as the run reports."""
+def note_run(report: RunReport, credential: str | None = None) -> None:
+    """Adds a Claude run to the current request, and the name of the credential that answered it;
+    call it as soon as the run reports."""
     reported_at = time.monotonic()
     record = _current.get()
     if record is not None:
-        record.runs.append(ObservedRun(report, reported_at))
+        record.runs.append(ObservedRun(report, reported_at, credential))
 
 
 class AccessMiddleware:
@@ -130,7 +132,7 @@ class AccessMiddleware:
 
     def _finish(self, record: AccessRecord, ended_at: float) -> None:
         for run in record.runs:
-            self.metrics.observe_run(run.report)
+            self.metrics.observe_run(run.report, run.credential)
         duration = record.duration(ended_at)
         before, after = record.before_claude(), record.after_claude(ended_at)
         first_token = record.first_token()

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claude_code_api import __version__
 from claude_code_api.access import AccessMiddleware
 from claude_code_api.apis.anthropic_messages.encode import anthropic_error_body
+from claude_code_api.claude.routing import CredentialReport
 from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError
@@ -72,7 +73,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.admin_site = admin_site.AdminSite(settings)
-    app.state.metrics = GatewayMetrics(lambda: _runner_stats(app))
+    app.state.metrics = GatewayMetrics(lambda: _runner_stats(app), lambda: _credential_reports(app))
     app.include_router(models.router)
     app.include_router(chat.router)
     app.include_router(messages.router)
@@ -91,6 +92,11 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
 def _runner_stats(app: FastAPI) -> RunnerStats | None:
     gateway: Gateway | None = getattr(app.state, "gateway", None)
     return None if gateway is None else gateway.runner.stats()
+
+
+def _credential_reports(app: FastAPI) -> dict[str, CredentialReport] | None:
+    gateway: Gateway | None = getattr(app.state, "gateway", None)
+    return None if gateway is None else gateway.credential_reports()
 
 
 def respond(request: Request, error: GatewayError) -> Response:

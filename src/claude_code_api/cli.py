@@ -278,7 +278,7 @@ main.add_command(keys)
 @click.option(
     "--check-tokens",
     is_flag=True,
-    help="Also send one minimal request per active key to check its OAuth token upstream.",
+    help="Also send one minimal request per credential to check it upstream (and record on each key).",
 )
 def doctor(check_tokens: bool) -> None:
     """Checks configuration, data directory, database, Redis, Claude Code and certificate."""

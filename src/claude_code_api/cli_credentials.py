@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from claude_code_api.config import ConfigurationError, Settings, load_settings
+from claude_code_api.doctor import probe_credentials
 from claude_code_api.errors import GatewayError
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret
 from claude_code_api.store.credential_kinds import (
@@ -38,10 +39,6 @@ SECRET_OPTIONS = {
     "secret_access_key": "bedrock: the AWS secret access key",
     "session_token": "bedrock: an AWS session token, for temporary keys",
 }
-CHECK_NOT_IMPLEMENTED = (
-    "not checked upstream: this version stores and reads credentials but cannot call upstream with "
-    "them yet (issue 17, routing)"
-)
 
 
 def _settings() -> Settings:
@@ -199,23 +196,23 @@ def remove_credential(name: str) -> None:
 @credentials.command("check")
 @click.argument("name", required=False)
 def check_credentials(name: str | None) -> None:
-    """Checks credential NAME (default: every one): its secrets decrypt and it is complete for its kind.
-
-    The upstream call is not made yet; the output says so for each credential.
-    """
+    """Checks credential NAME (default: every one) with one minimal request upstream (a one-token answer
+    from haiku); prints ok or upstream's error for each and fails when any fails. Changes no state."""
+    settings = _settings()
 
     async def check(store: CredentialStore) -> list[tuple[str, str, str]]:
         names = [name] if name is not None else [r.name for r in await store.list_credentials()]
-        results = []
+        results: list[tuple[str, str, str]] = []
+        readable = []
         for each in names:
             try:
-                upstream = await store.upstream_credential(each)
+                stored = await store.upstream_credential(each)
                 validate_credential(
                     CredentialInput(
-                        name=upstream.name,
-                        kind=upstream.kind,
-                        secrets=upstream.secrets,
-                        options=upstream.credential.options,
+                        name=stored.name,
+                        kind=stored.kind,
+                        secrets=stored.secrets,
+                        options=stored.credential.options,
                     )
                 )
             except GatewayError as exc:
@@ -223,17 +220,22 @@ def check_credentials(name: str | None) -> None:
                     raise
                 results.append((each, "?", f"PROBLEM: {exc.message}"))
                 continue
-            results.append((each, upstream.kind, f"stored and readable; {CHECK_NOT_IMPLEMENTED}"))
+            readable.append(stored.upstream())
+        outcomes = await probe_credentials(settings, readable)
+        for credential in readable:
+            error = outcomes[credential.name]
+            outcome = "ok: accepted upstream" if error is None else f"PROBLEM: {error.message}"
+            results.append((credential.name, credential.kind, outcome))
         return results
 
-    results = with_credential_store(_settings(), check)
+    results = with_credential_store(settings, check)
     if not results:
         click.echo("No credentials; add one with `claude-code-api credentials add`.")
     for each, kind, outcome in results:
         click.echo(f"{each} ({kind}): {outcome}")
     problems = sum(outcome.startswith("PROBLEM") for _, _, outcome in results)
     if problems:
-        raise click.ClickException(f"{problems} credential(s) cannot be used.")
+        raise click.ClickException(f"{problems} credential(s) failed their check.")
 
 
 def describe_state(record: Credential) -> str:

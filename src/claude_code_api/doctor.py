@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -34,10 +34,11 @@ from claude_code_api.store.verifier import (
     secret_matches,
     secret_source,
 )
+from claude_code_api.upstream import UpstreamCredential
 
 # A certificate this close to its end is worth a warning.
 CERTIFICATE_WARNING = timedelta(days=30)
-# The smallest request that proves a token works: one short prompt, a one-token answer.
+# The smallest request that proves a credential works: one short prompt, a one-token answer.
 TOKEN_PROBE_PROMPT = "Reply with OK."
 
 
@@ -166,38 +167,74 @@ async def check_secret(settings: Settings, database: Database) -> Finding:
     return Finding("secret", Status.OK, f"from {source}; it decrypts the stored OAuth tokens")
 
 
-async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
-    """Sends one minimal request per active key's OAuth token and records the outcome on the key."""
+def probe_request() -> ClaudeRequest:
+    """The cheapest request that proves a credential works: one short prompt, a one-token answer."""
+    return ClaudeRequest(
+        model="haiku",
+        system_prompt=None,
+        history=(),
+        prompt=({"type": "text", "text": TOKEN_PROBE_PROMPT},),
+        max_output_tokens=1,
+    )
+
+
+async def probe_credentials(
+    settings: Settings, credentials: Sequence[UpstreamCredential]
+) -> dict[str, GatewayError | None]:
+    """Sends one minimal request on each credential, on its own (no failover, no warm process): by
+    name, None where upstream accepted it, else the error it answered with (its message names no
+    secret)."""
     runner = ClaudeRunner(settings.model_copy(update={"warm_processes": 0}))
     runner.start()
-    findings = []
+    outcomes: dict[str, GatewayError | None] = {}
     try:
-        for credentials in await keys.active_credentials():
-            name = f"token of {credentials.key.id} ({credentials.key.name})"
-            request = ClaudeRequest(
-                model="haiku",
-                system_prompt=None,
-                history=(),
-                prompt=({"type": "text", "text": TOKEN_PROBE_PROMPT},),
-                max_output_tokens=1,
-            )
+        for credential in credentials:
             try:
-                async with runner.run(RunSpec(credentials.upstream_ranks, request)) as messages:
+                async with runner.run(RunSpec.on(credential, probe_request())) as messages:
                     async for _ in messages:
                         pass
             except GatewayError as exc:
-                kind = token_problem(exc) or "failed"
-                await keys.record_upstream_result(
-                    credentials.key.id, ok=False, error=f"{kind}: {exc.message}"
-                )
-                findings.append(Finding(name, Status.PROBLEM, exc.message))
+                outcomes[credential.name] = exc
                 continue
-            await keys.record_upstream_result(credentials.key.id, ok=True)
-            findings.append(Finding(name, Status.OK, "accepted upstream"))
+            outcomes[credential.name] = None
     finally:
         await runner.aclose()
+    return outcomes
+
+
+async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
+    """Sends one minimal request per credential, and records on each active key how its credentials
+    fared: accepted when one of them was, else the first one's failure."""
+    store = keys.credentials
+    findings, readable = [], []
+    for record in await store.list_credentials():
+        try:
+            readable.append((await store.upstream_credential(record.name)).upstream())
+        except GatewayError as exc:
+            findings.append(Finding(f"credential {record.name}", Status.PROBLEM, exc.message))
+    outcomes = await probe_credentials(settings, readable)
+    for credential in readable:
+        error = outcomes[credential.name]
+        name = f"credential {credential.name} ({credential.kind})"
+        if error is None:
+            findings.append(Finding(name, Status.OK, "accepted upstream"))
+        else:
+            findings.append(Finding(name, Status.PROBLEM, error.message))
+    for key in await keys.list_keys():
+        if not key.is_active:
+            continue
+        ranked = [outcomes[name] for rank in key.credential_ranks for name in rank if name in outcomes]
+        if not ranked:
+            continue
+        if any(error is None for error in ranked):
+            await keys.record_upstream_result(key.id, ok=True)
+        else:
+            first = ranked[0]
+            assert first is not None
+            kind = token_problem(first) or "failed"
+            await keys.record_upstream_result(key.id, ok=False, error=f"{kind}: {first.message}")
     if not findings:
-        findings.append(Finding("tokens", Status.OK, "no active keys"))
+        findings.append(Finding("credentials", Status.OK, "no credentials"))
     return findings
 
 

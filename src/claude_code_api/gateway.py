@@ -7,13 +7,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from claude_code_api.claude.routing import CredentialHealth, CredentialRouter
+from claude_code_api.claude.routing import CredentialHealth, CredentialReport, CredentialRouter
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UsageLimitError
@@ -52,6 +52,9 @@ class Gateway:
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
     _following: asyncio.Task[None] | None = None
+    # The credential names the store held at the last reading (None before it): renamed and removed
+    # ones leave the router's view, but not what the dashboard, health and metrics show.
+    _stored_names: set[str] | None = None
     _usage_queue: list[UsageRecord] = field(default_factory=list)
     _usage_writer: asyncio.Task[None] | None = None
 
@@ -79,7 +82,7 @@ class Gateway:
         runner.start()
         limiter = KeyLimiter(backend, usage.cost_since)
         gateway = cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
-        gateway._following = asyncio.create_task(_follow_states(credentials, router))
+        gateway._following = asyncio.create_task(_follow_states(credentials, router, gateway._note_names))
         return gateway
 
     async def secret_state(self) -> SecretState:
@@ -88,6 +91,16 @@ class Gateway:
         return await secret_state(
             self.database, cipher, self.secret, self.settings.data_dir, self.settings.secret_key
         )
+
+    def credential_reports(self) -> dict[str, CredentialReport]:
+        """Each stored credential as this instance's router sees it: state, quota and counters."""
+        reports = self.runner.router.snapshot()
+        if self._stored_names is None:
+            return reports
+        return {name: report for name, report in reports.items() if name in self._stored_names}
+
+    def _note_names(self, names: set[str]) -> None:
+        self._stored_names = names
 
     def record_usage(self, record: UsageRecord) -> None:
         """Stores a request's usage in the background, off the request's path."""
@@ -171,7 +184,9 @@ async def _publish_state(credentials: CredentialStore, name: str, health: Creden
     await credentials.set_state(name, health.state, reason=health.reason, until=until)
 
 
-async def _follow_states(credentials: CredentialStore, router: CredentialRouter) -> None:
+async def _follow_states(
+    credentials: CredentialStore, router: CredentialRouter, note_names: Callable[[set[str]], None]
+) -> None:
     """Keeps the router's credential states those the store holds, as other instances record them."""
     while True:
         await asyncio.sleep(STATE_FOLLOW_SECONDS)
@@ -180,6 +195,7 @@ async def _follow_states(credentials: CredentialStore, router: CredentialRouter)
         except Exception:
             logger.warning("Credential states could not be read from the store", exc_info=True)
             continue
+        note_names({credential.name for credential in known})
         router.adopt(
             {
                 credential.name: CredentialHealth(

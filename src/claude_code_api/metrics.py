@@ -1,13 +1,15 @@
 """Prometheus counters and histograms of the gateway, on a registry of each app's own; no logic.
 
-`access.py` feeds them once per request; the Claude process gauges are read from the runner when
-`/metrics` is scraped. A registry per app (not prometheus_client's global one) lets a process, or a
+`access.py` feeds them once per request; the Claude process gauges and the upstream credentials' states
+are read from the runner and its router when `/metrics` is scraped. Credentials are labelled by their
+name, never by anything secret. A registry per app (not prometheus_client's global one) lets a process, or a
 test, build several apps without their series mixing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -23,6 +25,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from claude_code_api import __version__
 from claude_code_api.answer.events import RunReport
+from claude_code_api.claude.routing import CredentialReport
 from claude_code_api.claude.runner import RunnerStats
 
 NAMESPACE = "claude_code_api"
@@ -37,12 +40,18 @@ OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 UNMATCHED_ROUTE = "unmatched"
+# The credential state gauge's values.
+STATE_VALUES = {"ok": 0, "exhausted": 1, "broken": 2}
 
 
 class GatewayMetrics:
     """Every series the gateway exports, registered on `registry`."""
 
-    def __init__(self, runner_stats: Callable[[], RunnerStats | None]) -> None:
+    def __init__(
+        self,
+        runner_stats: Callable[[], RunnerStats | None],
+        credentials: Callable[[], Mapping[str, CredentialReport] | None] = lambda: None,
+    ) -> None:
         # A `_created` twin of every counter and histogram doubles the series for no use to Prometheus,
         # which reads resets from the values. The switch is process-wide; the gateway owns its process.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
@@ -112,10 +121,27 @@ class GatewayMetrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.credential_requests = Counter(
+            "credential_requests",
+            "Claude runs answered (or failed last) on each upstream credential, by its name and status.",
+            ["credential", "status"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.credential_tokens = Counter(
+            "credential_tokens",
+            "Tokens reported by Claude, by upstream credential name and type "
+            "(input, output, cache_read, cache_write).",
+            ["credential", "type"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         registry.register(_RunnerCollector(runner_stats))
+        registry.register(_CredentialCollector(credentials))
 
-    def observe_run(self, run: RunReport) -> None:
-        """Counts one Claude run's duration, tokens and cost."""
+    def observe_run(self, run: RunReport, credential: str | None = None) -> None:
+        """Counts one Claude run's duration, tokens and cost, and under `credential` (the name of the
+        upstream credential that answered it) its request and tokens."""
         self.claude_run_duration.labels(run.model, str(run.status)).observe(run.total_ms / 1000)
         usage = run.usage
         for kind, count in (
@@ -125,6 +151,10 @@ class GatewayMetrics:
             ("cache_write", usage.cache_creation_tokens),
         ):
             self.tokens.labels(run.model, kind).inc(count)
+            if credential:
+                self.credential_tokens.labels(credential, kind).inc(count)
+        if credential:
+            self.credential_requests.labels(credential, str(run.status)).inc()
         if run.cost_usd:
             self.cost.labels(run.model).inc(run.cost_usd)
 
@@ -157,7 +187,11 @@ class GatewayMetrics:
 class _RunnerCollector:
     """The runner's process counts, read at scrape time so they are never stale."""
 
-    def __init__(self, runner_stats: Callable[[], RunnerStats | None]) -> None:
+    def __init__(
+        self,
+        runner_stats: Callable[[], RunnerStats | None],
+        credentials: Callable[[], Mapping[str, CredentialReport] | None] = lambda: None,
+    ) -> None:
         self._runner_stats = runner_stats
 
     def collect(self) -> Iterable[Metric]:
@@ -199,3 +233,43 @@ class _RunnerCollector:
             ),
         ):
             yield CounterMetricFamily(f"{NAMESPACE}_claude_{name}", what, value=value)
+
+
+class _CredentialCollector:
+    """Each upstream credential's state, utilization and counters as this instance's router knows them,
+    read at scrape time."""
+
+    def __init__(self, credentials: Callable[[], Mapping[str, CredentialReport] | None]) -> None:
+        self._credentials = credentials
+
+    def collect(self) -> Iterable[Metric]:
+        reports = self._credentials()
+        if reports is None:
+            return
+        now = time.time()
+        state = GaugeMetricFamily(
+            f"{NAMESPACE}_credential_state",
+            "Each upstream credential's state as routing acts on it: 0 ok, 1 exhausted, 2 broken.",
+            labels=["credential"],
+        )
+        utilization = GaugeMetricFamily(
+            f"{NAMESPACE}_credential_utilization",
+            "The fullest quota window's utilization (0..1) a subscription last reported.",
+            labels=["credential"],
+        )
+        failovers = CounterMetricFamily(
+            f"{NAMESPACE}_credential_failovers",
+            "Requests that moved from this credential to another (usage limit, rejection, plain failure).",
+            labels=["credential"],
+        )
+        extra_usage = CounterMetricFamily(
+            f"{NAMESPACE}_credential_extra_usage_events",
+            "Answers billed as extra usage past a subscription's plan limit without the operator's consent.",
+            labels=["credential"],
+        )
+        for name, report in reports.items():
+            state.add_metric([name], STATE_VALUES[report.effective_state(now)])
+            utilization.add_metric([name], report.health.utilization)
+            failovers.add_metric([name], report.failovers)
+            extra_usage.add_metric([name], report.extra_usage_events)
+        yield from (state, utilization, failovers, extra_usage)

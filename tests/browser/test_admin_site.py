@@ -317,4 +317,12 @@ def test_add_credentials_and_make_a_key_on_two_ranks(context: BrowserContext, ow
     expect(ranks).to_have_count(2)
     expect(ranks.nth(0)).to_have_text("browser-sub")
     expect(ranks.nth(1)).to_have_text("browser-console")
+
+    # The credentials page names the key on each credential, and counts the answer where it ran.
+    page.get_by_role("link", name="Credentials", exact=True).click()
+    sub_row = page.locator("tr[data-credential='browser-sub']")
+    expect(sub_row).to_contain_text("two-ranks")
+    expect(sub_row.locator("td.num").nth(2)).to_have_text("1")
+    expect(page.locator("tr[data-credential='browser-console']")).to_contain_text("two-ranks")
+    expect(page.locator("body")).to_contain_text("this instance's view")
     assert errors == []

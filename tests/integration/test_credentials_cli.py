@@ -12,7 +12,9 @@ from click.testing import CliRunner, Result
 
 from claude_code_api.cli import main
 from claude_code_api.store.credentials import CredentialStore, StoredCredential
-from tests.factories import FAKE_OAUTH_TOKEN
+from tests.factories import FAKE_OAUTH_TOKEN, make_oauth_token
+from tests.integration.mock_anthropic import ErrorReply, MockAnthropic
+from tests.integration.serve_harness import run_cli, serve_environment
 from tests.integration.test_keys_cli import create, key_store, stored
 
 CONSOLE_KEY = "sk-ant-api03-" + "k" * 60 + "9876"
@@ -186,10 +188,45 @@ def test_rename_and_remove(tmp_path):
     )
 
 
-def test_check_reads_each_credential_and_says_it_made_no_upstream_call(tmp_path):
-    add(tmp_path, "a", "--kind", "subscription", "--oauth-token", FAKE_OAUTH_TOKEN)
-    result = run(["credentials", "check"], tmp_path)
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("a (subscription): stored and readable; not checked upstream")
+def test_check_names_a_credential_it_cannot_read_without_calling_upstream(tmp_path):
     missing = run(["credentials", "check", "ghost"], tmp_path)
     assert missing.exit_code == 1
+    assert "No credential named 'ghost'" in missing.output
+
+
+def test_check_calls_upstream_once_per_credential_and_fails_on_a_rejection(
+    tmp_path: Path, mock_anthropic: MockAnthropic
+) -> None:
+    env = serve_environment(tmp_path, mock_anthropic.url)
+    good, bad = make_oauth_token(), make_oauth_token()
+    url = mock_anthropic.url
+    for args in (
+        ("good", "--kind", "subscription", "--oauth-token", good),
+        ("bad", "--kind", "subscription", "--oauth-token", bad),
+        ("console", "--kind", "anthropic-api-key", "--api-key", CONSOLE_KEY, "--base-url", url),
+        ("foundry", "--kind", "foundry", "--api-key", "foundry-key", "--base-url", f"{url}/anthropic"),
+    ):
+        assert run_cli(env, "credentials", "add", *args).returncode == 0
+    mock_anthropic.always(ErrorReply.unauthorized(), credential=bad)
+
+    everything = run_cli(env, "credentials", "check")
+
+    assert everything.returncode == 1
+    lines = everything.stdout.splitlines()
+    assert "console (anthropic-api-key): ok: accepted upstream" in lines
+    assert "foundry (foundry): ok: accepted upstream" in lines
+    assert "good (subscription): ok: accepted upstream" in lines
+    assert next(line for line in lines if line.startswith("bad (subscription): PROBLEM"))
+    assert "1 credential(s) failed their check" in everything.stderr
+    for secret in (good, bad, CONSOLE_KEY, "foundry-key"):
+        assert secret not in everything.stdout + everything.stderr
+    requests = mock_anthropic.model_requests
+    assert {r.credential for r in requests} == {good, bad, CONSOLE_KEY, "foundry-key"}
+    assert [r.credential for r in requests if r.credential != bad].count(good) == 1
+    assert all(r.body["max_tokens"] == 1 for r in requests)
+
+    mock_anthropic.reset()
+    one = run_cli(env, "credentials", "check", "console")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert one.stdout.strip() == "console (anthropic-api-key): ok: accepted upstream"
+    assert [r.credential for r in mock_anthropic.model_requests] == [CONSOLE_KEY]

@@ -116,3 +116,30 @@ def test_a_working_token_is_recorded_as_ok(gateway_server: GatewayServer) -> Non
     _ask(gateway_server, key)
 
     assert _token_health(gateway_server, record.id).state == "ok"
+
+
+def test_check_tokens_checks_each_credential_once_and_a_key_with_one_good_credential_is_ok(
+    tmp_path: Path, mock_anthropic: MockAnthropic
+) -> None:
+    env = serve_environment(tmp_path, mock_anthropic.url)
+    good, bad, spare = make_oauth_token(), make_oauth_token(), make_oauth_token()
+    for name, token in (("good", good), ("bad", bad), ("spare", spare)):
+        added = run_cli(env, "credentials", "add", name, "--kind", "subscription", "--oauth-token", token)
+        assert added.returncode == 0, added.stderr
+    created = run_cli(env, "keys", "create", "--name", "team", "--credential", "bad", "--credential", "good")
+    assert created.returncode == 0, created.stderr
+    mock_anthropic.always(ErrorReply.unauthorized(), credential=bad)
+
+    result = run_cli(env, "doctor", "--check-tokens")
+
+    assert result.returncode != 0
+    lines = result.stdout.splitlines()
+    for name in ("good", "spare"):
+        assert any(
+            line.startswith(f"credential {name} (subscription)") and "accepted upstream" in line
+            for line in lines
+        )
+    assert any(line.startswith("credential bad (subscription)") and "PROBLEM" in line for line in lines)
+    assert {request.bearer_token for request in mock_anthropic.message_requests} == {good, bad, spare}
+    team_line = next(line for line in run_cli(env, "keys", "list").stdout.splitlines() if " team " in line)
+    assert " ok " in team_line

@@ -1,13 +1,16 @@
-"""Tests of metrics.py: the series a run and a request add, the runner gauges, one registry per app."""
+"""Tests of metrics.py: the series a run and a request add, the runner gauges, the credentials' series,
+one registry per app."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from claude_code_api.answer.events import ClaudeUsage, RunReport
+from claude_code_api.claude.routing import CredentialHealth, CredentialReport
 from claude_code_api.claude.runner import RunnerStats
 from claude_code_api.metrics import GatewayMetrics
 
@@ -123,3 +126,53 @@ def test_no_created_series_are_exported() -> None:
     metrics = GatewayMetrics(lambda: None)
     metrics.observe_run(RunReport(200, "claude-sonnet-4-5", USAGE, 0.25, 120.0, 400.0))
     assert b"_created" not in metrics.render()
+
+
+def test_a_run_counts_under_the_credential_that_answered_it() -> None:
+    metrics = GatewayMetrics(lambda: None)
+    metrics.observe_run(RunReport(200, "claude-sonnet-4-5", USAGE, 0.25, 120.0, 400.0), "team-console")
+    metrics.observe_run(RunReport(429, "claude-sonnet-4-5", ClaudeUsage(), None, 0.0, 50.0), "team-console")
+    metrics.observe_run(RunReport(200, "claude-sonnet-4-5", USAGE, 0.25, 120.0, 400.0))
+    found = samples(metrics)
+    console = ("credential", "team-console")
+    assert found[("claude_code_api_credential_requests_total", (console, ("status", "200")))] == 1
+    assert found[("claude_code_api_credential_requests_total", (console, ("status", "429")))] == 1
+    assert found[("claude_code_api_credential_tokens_total", (console, ("type", "input")))] == 21
+    assert found[("claude_code_api_credential_tokens_total", (console, ("type", "output")))] == 7
+    assert not [
+        labels for name, labels in found if name.startswith("claude_code_api_credential") and not labels
+    ]
+
+
+def test_credential_states_and_counters_are_read_at_scrape_time() -> None:
+    now = time.time()
+    reports = {
+        "fresh": CredentialReport("fresh", CredentialHealth()),
+        "full": CredentialReport(
+            "full",
+            CredentialHealth("exhausted", now + 600, "extra usage", utilization=1.0),
+            failovers=2,
+            extra_usage_events=1,
+        ),
+        "rejected": CredentialReport("rejected", CredentialHealth("broken", now + 60, "rejected")),
+        "mended": CredentialReport("mended", CredentialHealth("exhausted", now - 1, "usage limit")),
+    }
+    found = samples(GatewayMetrics(lambda: None, lambda: reports))
+    state = "claude_code_api_credential_state"
+    assert {name: found[(state, (("credential", name),))] for name in reports} == {
+        "fresh": 0,
+        "full": 1,
+        "rejected": 2,
+        "mended": 0,
+    }
+    full = (("credential", "full"),)
+    assert found[("claude_code_api_credential_utilization", full)] == 1.0
+    assert found[("claude_code_api_credential_failovers_total", full)] == 2
+    assert found[("claude_code_api_credential_extra_usage_events_total", full)] == 1
+    assert found[("claude_code_api_credential_failovers_total", (("credential", "fresh"),))] == 0
+
+
+def test_without_a_gateway_there_are_no_credential_gauges() -> None:
+    found = samples(GatewayMetrics(lambda: None))
+    assert ("claude_code_api_credential_state", ()) not in found
+    assert not [name for name, _ in found if name == "claude_code_api_credential_state"]

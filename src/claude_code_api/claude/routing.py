@@ -72,6 +72,21 @@ class CredentialHealth:
 StateBoard = Callable[[str, CredentialHealth], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class CredentialReport:
+    """One credential as this instance sees it, for the dashboard, health and metrics: its health and
+    how often it moved a request on or answered as extra usage."""
+
+    name: str
+    health: CredentialHealth
+    failovers: int = 0
+    extra_usage_events: int = 0
+
+    def effective_state(self, now: float) -> HealthState:
+        """The state routing acts on: a state whose time is up counts as ok."""
+        return "ok" if self.health.usable(now) else self.health.state
+
+
 class NoCredentialError(UsageLimitError):
     """Every credential of the key is out of rotation: retry after the soonest reset."""
 
@@ -90,6 +105,24 @@ class CredentialRouter:
 
     def health(self, name: str) -> CredentialHealth:
         return self._health.get(name, CredentialHealth())
+
+    def snapshot(self) -> dict[str, CredentialReport]:
+        """Every credential this instance knows of (the store's, followed every half second, and those
+        it ran), with its health and counters; read-only."""
+        names = set(self._health) | set(self.failovers) | set(self.extra_usage_events)
+        return {
+            name: CredentialReport(
+                name,
+                self.health(name),
+                failovers=self.failovers.get(name, 0),
+                extra_usage_events=self.extra_usage_events.get(name, 0),
+            )
+            for name in sorted(names)
+        }
+
+    def now(self) -> float:
+        """The router's clock (epoch seconds)."""
+        return self._clock()
 
     def adopt(self, states: Mapping[str, CredentialHealth]) -> None:
         """Takes the states other instances recorded (the quota this instance saw is kept)."""

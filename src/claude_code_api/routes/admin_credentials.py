@@ -27,6 +27,7 @@ from claude_code_api.routes.admin_credential_forms import (
     read_credential_form,
     read_rank_form,
 )
+from claude_code_api.routes.admin_credential_status import credential_statuses
 from claude_code_api.routes.admin_site import Site, render_page
 from claude_code_api.routes.deps import GatewayDep
 from claude_code_api.security.csrf import CSRF_FORM_FIELD
@@ -46,13 +47,19 @@ router = APIRouter(include_in_schema=False)
 async def credentials_page(request: Request, session: PageSession, gateway: GatewayDep) -> Response:
     if session is None:
         return _login_redirect(request)
-    store = gateway.keys.credentials
+    router = gateway.runner.router
+    statuses = credential_statuses(
+        await gateway.keys.credentials.list_credentials(),
+        gateway.credential_reports(),
+        await gateway.keys.list_keys(),
+        await gateway.usage.totals_by_credential(),
+        router.now(),
+    )
     return render_page(
         request,
         "credentials.html",
         session=session,
-        credentials=await store.list_credentials(),
-        key_counts=await store.key_counts(),
+        statuses=statuses,
         kind_titles=KIND_TITLES,
         added=request.query_params.get("added"),
         removed=request.query_params.get("removed"),

@@ -29,6 +29,7 @@ from claude_code_api.apis.anthropic_messages.schemas import MessagesRequest
 from claude_code_api.apis.openai_chat.schemas import ChatCompletionRequest
 from claude_code_api.apis.openai_responses.schemas import ResponsesRequest
 from claude_code_api.catalog import ModelChoice
+from claude_code_api.claude.routing import answered_by
 from claude_code_api.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -241,7 +242,9 @@ def usage_reporter(gateway: Gateway, caller: KeyCredentials, endpoint: str) -> R
     """Where a route's runs are reported: the access record and the key's usage."""
 
     def report(run: RunReport) -> None:
-        note_run(run)
+        # The runner names the credential it chose in this task's context; the report runs in it.
+        credential = answered_by.get()
+        note_run(run, None if credential is None else credential.name)
         gateway.note_token_outcome(caller.key.id, run.error)
         gateway.record_usage(
             UsageRecord(
@@ -257,6 +260,7 @@ def usage_reporter(gateway: Gateway, caller: KeyCredentials, endpoint: str) -> R
                 cost_usd=run.cost_usd or 0.0,
                 first_token_ms=None if run.first_token_ms is None else round(run.first_token_ms),
                 total_ms=round(run.total_ms),
+                credential=None if credential is None else credential.name,
             )
         )
 

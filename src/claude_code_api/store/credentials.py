@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,7 @@ from claude_code_api.store.credential_kinds import (
     validate_credential_name,
 )
 from claude_code_api.store.database import Database
-from claude_code_api.store.tables import ApiKeyRow, CredentialRow, KeyCredentialRow
+from claude_code_api.store.tables import ApiKeyRow, CredentialRow, KeyCredentialRow, UsageRecordRow
 from claude_code_api.upstream import ModelPins, UpstreamCredential
 
 CredentialStateName = Literal["ok", "exhausted", "broken"]
@@ -232,14 +232,20 @@ class CredentialStore:
             return decrypt_credential(row, self._cipher)
 
     async def rename_credential(self, old: str, new: str) -> Credential:
-        """Gives a credential a new name; the keys that rank it keep it. NotFoundError if unknown,
-        InvalidRequestError if the new name is not one or is taken."""
+        """Gives a credential a new name; the keys that rank it, and its usage records, keep it.
+        NotFoundError if unknown, InvalidRequestError if the new name is not one or is taken."""
         new = validate_credential_name(new)
         try:
             async with self._database.session() as session:
                 row = await _row_named(session, old)
                 if new != row.name:
                     await _refuse_taken_name(session, new)
+                    # Usage names its credential; it follows the new name, so totals keep their history.
+                    await session.execute(
+                        update(UsageRecordRow)
+                        .where(UsageRecordRow.credential == row.name)
+                        .values(credential=new)
+                    )
                     row.name = new
                     row.updated_at = datetime.now(UTC)
                     await session.flush()

@@ -107,6 +107,8 @@ class UsageRecordRow(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     first_token_ms: Mapped[int | None] = mapped_column(Integer)
     total_ms: Mapped[int | None] = mapped_column(Integer)
+    # The name of the upstream credential that answered (revision 0005); none before it, or without a run.
+    credential: Mapped[str | None] = mapped_column(String(100))
 
 
 class AdminSessionRow(Base):

@@ -1,12 +1,15 @@
-"""Token usage per key: one record per request, totals per key and a timeline in time buckets."""
+"""Token usage: one record per request, totals per key and per upstream credential, and a timeline in time
+buckets."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from claude_code_api.store.database import Database
 from claude_code_api.store.tables import UsageRecordRow
@@ -33,6 +36,7 @@ class UsageRecord:
     cost_usd: float = 0.0
     first_token_ms: int | None = None
     total_ms: int | None = None
+    credential: str | None = None  # the name of the upstream credential that answered, when one did
 
 
 @dataclass(frozen=True)
@@ -76,21 +80,32 @@ class UsageStore:
 
     async def totals_by_key(self, since: datetime | None = None) -> dict[str, UsageTotals]:
         """Returns the totals of every key with usage, counting records from `since` if given."""
+        return await self._totals(UsageRecordRow.key_id, since)
+
+    async def totals_by_credential(self, since: datetime | None = None) -> dict[str, UsageTotals]:
+        """Returns the totals of every upstream credential (by name) that answered requests, counting
+        records from `since` if given; records without a credential are left out."""
+        totals = await self._totals(UsageRecordRow.credential, since)
+        return {name: value for name, value in totals.items() if name is not None}
+
+    async def _totals(
+        self, column: InstrumentedAttribute[Any], since: datetime | None
+    ) -> dict[Any, UsageTotals]:
         query = select(
-            UsageRecordRow.key_id,
+            column,
             func.count(),
             func.sum(UsageRecordRow.input_tokens),
             func.sum(UsageRecordRow.output_tokens),
             func.sum(UsageRecordRow.cache_creation_tokens),
             func.sum(UsageRecordRow.cache_read_tokens),
             func.sum(UsageRecordRow.cost_usd),
-        ).group_by(UsageRecordRow.key_id)
+        ).group_by(column)
         if since is not None:
             query = query.where(UsageRecordRow.created_at >= since)
         async with self._database.session() as session:
             rows = await session.execute(query)
             return {
-                key_id: UsageTotals(
+                group: UsageTotals(
                     requests=requests,
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
@@ -99,7 +114,7 @@ class UsageStore:
                     cost_usd=cost_usd,
                 )
                 for (
-                    key_id,
+                    group,
                     requests,
                     input_tokens,
                     output_tokens,
