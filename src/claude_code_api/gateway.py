@@ -4,6 +4,7 @@ runner), opened once per process and closed on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -52,6 +53,7 @@ class Gateway:
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
     _following: asyncio.Task[None] | None = None
+    _stop_following: asyncio.Event = field(default_factory=asyncio.Event)
     # The credential names the store held at the last reading (None before it): renamed and removed
     # ones leave the router's view, but not what the dashboard, health and metrics show.
     _stored_names: set[str] | None = None
@@ -82,7 +84,9 @@ class Gateway:
         runner.start()
         limiter = KeyLimiter(backend, usage.cost_since)
         gateway = cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
-        gateway._following = asyncio.create_task(_follow_states(credentials, router, gateway._note_names))
+        gateway._following = asyncio.create_task(
+            _follow_states(credentials, router, gateway._note_names, gateway._stop_following)
+        )
         return gateway
 
     async def secret_state(self) -> SecretState:
@@ -154,7 +158,10 @@ class Gateway:
     async def aclose(self) -> None:
         """Ends every Claude process, finishes pending usage writes, then closes the store."""
         if self._following is not None:
-            self._following.cancel()
+            # Asked to stop rather than cancelled: a store query cut off mid-way would finish in its
+            # driver's thread after the event loop is gone.
+            self._stop_following.set()
+            await self._following
         await self.runner.aclose()
         if self._pending_writes:
             await asyncio.wait(self._pending_writes, timeout=5)
@@ -185,11 +192,17 @@ async def _publish_state(credentials: CredentialStore, name: str, health: Creden
 
 
 async def _follow_states(
-    credentials: CredentialStore, router: CredentialRouter, note_names: Callable[[set[str]], None]
+    credentials: CredentialStore,
+    router: CredentialRouter,
+    note_names: Callable[[set[str]], None],
+    stop: asyncio.Event,
 ) -> None:
-    """Keeps the router's credential states those the store holds, as other instances record them."""
-    while True:
-        await asyncio.sleep(STATE_FOLLOW_SECONDS)
+    """Keeps the router's credential states those the store holds, as other instances record them,
+    until `stop` is set."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), STATE_FOLLOW_SECONDS)
+            return
         try:
             known = await credentials.list_credentials()
         except Exception:
