@@ -123,8 +123,9 @@ def test_client_that_disconnects_mid_stream_leaves_no_claude_process(
         for line in stream.iter_lines():
             if '"content":"word' in line:
                 break
+        # The process list is read from /proc: on a busy machine the connection can show a moment late.
+        assert eventually(lambda: len(talking_to(mock_anthropic.port)) == 1, within=2.0)
         answering = talking_to(mock_anthropic.port)
-        assert len(answering) == 1
     left_at = time.monotonic()
 
     assert eventually(lambda: all_gone(answering), within=1.0)
