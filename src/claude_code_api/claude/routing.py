@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -137,16 +137,16 @@ class CredentialRouter:
         self,
         ranks: Iterable[Iterable[UpstreamCredential]],
         excluded: set[str],
-        preferred: Callable[[UpstreamCredential], bool] = lambda credential: False,
+        preferred: Collection[str] = frozenset(),
     ) -> UpstreamCredential:
-        """The credential for a request: of the best rank with a usable one, a `preferred` one (it holds
-        the conversation), else the one with the most headroom, least recently chosen among equals.
+        """The credential for a request: of the best rank with a usable one, one named in `preferred`
+        (it holds the conversation), else the one with the most headroom, least recently chosen among equals.
         Raises NoCredentialError when none of the key's credentials is usable."""
         for rank in ranks:
             usable = [c for c in rank if c.name not in excluded and self.usable(c)]
             if not usable:
                 continue
-            held = [c for c in usable if preferred(c)]
+            held = [c for c in usable if c.name in preferred]
             chosen = held[0] if held else min(usable, key=self._load)
             self._chosen_at[chosen.name] = next(self._sequence)
             return chosen

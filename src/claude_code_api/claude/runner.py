@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,6 @@ from claude_code_api.claude.turn import ProcessEnded, Turn
 from claude_code_api.config import Settings
 from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
 from claude_code_api.runtime_dirs import create_runtime_dir
-from claude_code_api.upstream import UpstreamCredential
 
 logger = logging.getLogger(__name__)
 
@@ -212,13 +211,18 @@ class ClaudeRunner:
         """The messages of the run, on the credential the router chooses; a run that fails before
         anything of the answer came moves to another credential when the failure allows it."""
         history = fingerprint(spec.request.history)
+        signatures = {
+            c.name: spawn_signature(RunSpec.on(c, spec.request)) for rank in spec.ranks for c in rank
+        }
         tried: set[str] = set()
         hops = 0
         while True:
-            credential = self._router.choose(spec.ranks, tried, self._holds(spec, history))
+            holding = self._holding(history)
+            holders = {name for name, signature in signatures.items() if signature in holding}
+            credential = self._router.choose(spec.ranks, tried, holders)
             answered_by.set(credential)
             attempt = RunSpec.on(credential, spec.request)
-            signature = spawn_signature(attempt)
+            signature = signatures[credential.name]
             parked = self._claim_parked(attempt, signature, history)
             if parked is not None:
                 process, turn = parked
@@ -273,13 +277,13 @@ class ClaudeRunner:
                     self._running.discard(process)
                     self._after_turn(process, turn, attempt, signature, failure)
 
-    def _holds(self, spec: RunSpec, history: str) -> Callable[[UpstreamCredential], bool]:
-        """Whether a credential has a process that holds the request's conversation (its own turn
-        waiting for these results, or the exact history): the conversation stays there."""
-        holding = {entry.signature for entry in self._parked.values()} if history in self._parked else set()
+    def _holding(self, history: str) -> set[str]:
+        """Signatures of processes holding the conversation (waiting for its results, or idle with it)."""
+        parked = self._parked.get(history)
+        holding = {parked.signature} if parked is not None else set()
         if history != EMPTY:
             holding |= {entry.signature for entry in self._idle if entry.process.held.whole == history}
-        return lambda credential: spawn_signature(RunSpec.on(credential, spec.request)) in holding
+        return holding
 
     async def count_tokens(self, spec: RunSpec) -> int:
         """Counts the input tokens of a request the way Claude Code would send it, without running it."""
