@@ -213,6 +213,11 @@ class _RunnerCollector:
             value=stats.queued,
         )
         yield GaugeMetricFamily(
+            f"{NAMESPACE}_claude_turns_waiting_for_cpu",
+            "Turns waiting to start because the turns running want every CPU (2 per core).",
+            value=stats.waiting_for_cpu,
+        )
+        yield GaugeMetricFamily(
             f"{NAMESPACE}_claude_process_limit",
             "Most Claude Code processes alive at once (running, idle or starting).",
             value=stats.process_limit,
@@ -221,6 +226,7 @@ class _RunnerCollector:
             ("processes_started", stats.started, "Claude Code processes started, spares included."),
             ("process_reuses", stats.reused, "Requests answered by a live process that had answered before."),
             ("conversation_resets", stats.resets, "Exchanges rewound out of live processes' conversations."),
+            ("cpu_waits", stats.cpu_waits, "Turns that waited for a CPU before they started."),
             (
                 "tool_call_parks",
                 stats.parks,

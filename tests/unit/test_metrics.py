@@ -20,12 +20,14 @@ STATS = RunnerStats(
     parked=1,
     starting=0,
     queued=5,
+    waiting_for_cpu=6,
     process_limit=8,
     started=11,
     reused=7,
     resets=4,
     parks=2,
     resumes=1,
+    cpu_waits=9,
 )
 USAGE = ClaudeUsage(input_tokens=21, output_tokens=7, cache_creation_tokens=2, cache_read_tokens=3)
 
@@ -104,6 +106,8 @@ def test_the_runner_gauges_are_read_at_scrape_time() -> None:
     assert found[("claude_code_api_claude_tool_call_parks_total", ())] == 2
     assert found[("claude_code_api_claude_tool_call_resumes_total", ())] == 1
     assert found[("claude_code_api_claude_queue_length", ())] == 5
+    assert found[("claude_code_api_claude_turns_waiting_for_cpu", ())] == 6
+    assert found[("claude_code_api_claude_cpu_waits_total", ())] == 9
     assert found[("claude_code_api_claude_process_limit", ())] == 8
     assert found[("claude_code_api_claude_processes_started_total", ())] == 11
     current[0] = dataclasses.replace(STATS, queued=0)

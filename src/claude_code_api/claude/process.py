@@ -188,6 +188,10 @@ class ClaudeProcess:
         except psutil.Error:
             return None
 
+    def cpu_wanted_ns(self) -> int | None:
+        """Nanoseconds the CLI has run or waited to run, for the turn admission (None: unknown)."""
+        return self.workspace.cpu_wanted_ns()
+
     def raise_priority(self) -> None:
         """Gives a spare started at low priority the normal priority once it answers (where allowed)."""
         pid = self.workspace.pid()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import sys
 import time
@@ -45,6 +44,7 @@ from claude_agent_sdk import (
 from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
+from claude_code_api.claude.admission import AdmittedTurn, TurnAdmission, usable_cores
 from claude_code_api.claude.conversation import EMPTY, fingerprint
 from claude_code_api.claude.handover import tool_outcomes
 from claude_code_api.claude.memory import available_memory
@@ -69,6 +69,8 @@ REAP_INTERVAL_SECONDS = 2.0
 # (~1.5 ms of the gateway's CPU), and a process grows slowly.
 MEASURE_EVERY_TURNS = 16
 QUEUE_RETRY_AFTER_SECONDS = 5.0
+# Turns on a CPU at once, per core, before the next waits for one to leave it (admission.py).
+TURNS_ON_CPU_PER_CORE = 2
 # How long an interrupted turn may take to wind down before its process is ended instead.
 RECOVERY_SECONDS = 3.0
 
@@ -82,12 +84,14 @@ class RunnerStats:
     parked: int
     starting: int
     queued: int
+    waiting_for_cpu: int
     process_limit: int
     started: int
     reused: int
     resets: int
     parks: int
     resumes: int
+    cpu_waits: int
 
 
 @dataclass(eq=False)
@@ -129,7 +133,9 @@ class ClaudeRunner:
         self._cancellable: set[asyncio.Task[None]] = set()
         self._spares_starting: dict[str, int] = {}
         self._counts = {"started": 0, "reused": 0, "resets": 0, "parks": 0, "resumes": 0}
-        self._starting = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        cores = usable_cores()
+        self._starting = asyncio.Semaphore(max(2, cores))
+        self._admission = TurnAdmission(TURNS_ON_CPU_PER_CORE * cores)
 
     @property
     def active_runs(self) -> int:
@@ -156,7 +162,9 @@ class ClaudeRunner:
             parked=len(self._parked),
             starting=self._starting_now,
             queued=self._waiters,
+            waiting_for_cpu=self._admission.waiting,
             process_limit=self._process_limit,
+            cpu_waits=self._admission.waited,
             **self._counts,
         )
 
@@ -210,72 +218,76 @@ class ClaudeRunner:
     async def _answer(self, spec: RunSpec) -> AsyncGenerator[Message, None]:
         """The messages of the run, on the credential the router chooses; a run that fails before
         anything of the answer came moves to another credential when the failure allows it."""
-        history = fingerprint(spec.request.history)
-        signatures = {
-            c.name: spawn_signature(RunSpec.on(c, spec.request)) for rank in spec.ranks for c in rank
-        }
-        tried: set[str] = set()
-        hops = 0
-        while True:
-            holding = self._holding(history)
-            holders = {name for name, signature in signatures.items() if signature in holding}
-            credential = self._router.choose(spec.ranks, tried, holders)
-            answered_by.set(credential)
-            attempt = RunSpec.on(credential, spec.request)
-            signature = signatures[credential.name]
-            parked = self._claim_parked(attempt, signature, history)
-            if parked is not None:
-                process, turn = parked
-            else:
-                process, turn = await self._begin_turn(attempt, signature, history)
-            self._running.add(process)
-            failure: BaseException | None = None
-            held: list[Message] = []  # what came before the answer: nothing the client has seen
-            answering = False
-            messages = turn.messages()
-            try:
-                async for message in messages:
-                    if isinstance(message, RateLimitEvent):
-                        await self._router.observe(credential, message.rate_limit_info)
-                    if not answering:
-                        if not _is_answer(message):
-                            held.append(message)
-                            continue
-                        answering = True
-                        for earlier in held:
-                            yield earlier
-                    yield message
-                return
-            except GatewayError as error:
-                failure = error
-                moves = (
-                    not answering and not self._closing and await self._router.failed(credential, error, hops)
-                )
-                if moves and self._router.has_another(spec.ranks, tried | {credential.name}):
-                    logger.info(
-                        "Credential %s failed (%s); the request moves on", credential.name, error.code
+        async with self._admission.turn() as admitted:
+            history = fingerprint(spec.request.history)
+            signatures = {
+                c.name: spawn_signature(RunSpec.on(c, spec.request)) for rank in spec.ranks for c in rank
+            }
+            tried: set[str] = set()
+            hops = 0
+            while True:
+                holding = self._holding(history)
+                holders = {name for name, signature in signatures.items() if signature in holding}
+                credential = self._router.choose(spec.ranks, tried, holders)
+                answered_by.set(credential)
+                attempt = RunSpec.on(credential, spec.request)
+                signature = signatures[credential.name]
+                parked = self._claim_parked(attempt, signature, history)
+                if parked is not None:
+                    process, turn = parked
+                else:
+                    process, turn = await self._begin_turn(attempt, signature, history, admitted)
+                self._running.add(process)
+                admitted.place(process)
+                failure: BaseException | None = None
+                held: list[Message] = []  # what came before the answer: nothing the client has seen
+                answering = False
+                messages = turn.messages()
+                try:
+                    async for message in messages:
+                        if isinstance(message, RateLimitEvent):
+                            await self._router.observe(credential, message.rate_limit_info)
+                        if not answering:
+                            if not _is_answer(message):
+                                held.append(message)
+                                continue
+                            answering = True
+                            for earlier in held:
+                                yield earlier
+                        yield message
+                    return
+                except GatewayError as error:
+                    failure = error
+                    moves = (
+                        not answering
+                        and not self._closing
+                        and await self._router.failed(credential, error, hops)
                     )
-                    tried.add(credential.name)
-                    hops += 1
-                    continue
-                if self._closing:
-                    # The process ended because the server is stopping, not because Claude failed.
-                    raise ClaudeUnavailableError(
-                        "The gateway is shutting down; retry the request.", retry_after=1
-                    ) from error
-                raise
-            except GeneratorExit:
-                # The caller stopped reading: at the end of an answer that ends before the result (client
-                # function calls, a length cut), or because its client went away. The turn's state tells.
-                raise
-            except BaseException as error:
-                failure = error
-                raise
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await messages.aclose()
-                    self._running.discard(process)
-                    self._after_turn(process, turn, attempt, signature, failure)
+                    if moves and self._router.has_another(spec.ranks, tried | {credential.name}):
+                        logger.info(
+                            "Credential %s failed (%s); the request moves on", credential.name, error.code
+                        )
+                        tried.add(credential.name)
+                        hops += 1
+                        continue
+                    if self._closing:
+                        # The process ended because the server is stopping, not because Claude failed.
+                        raise ClaudeUnavailableError(
+                            "The gateway is shutting down; retry the request.", retry_after=1
+                        ) from error
+                    raise
+                except GeneratorExit:
+                    # The caller stopped reading: at the end of an answer that ends before the result (client
+                    # function calls, a length cut), or because its client went away. The turn's state tells.
+                    raise
+                except BaseException as error:
+                    failure = error
+                    raise
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await messages.aclose()
+                        self._running.discard(process)
+                        self._after_turn(process, turn, attempt, signature, failure)
 
     def _holding(self, history: str) -> set[str]:
         """Signatures of processes holding the conversation (waiting for its results, or idle with it)."""
@@ -314,7 +326,9 @@ class ClaudeRunner:
         self._counts["resumes"] += 1
         return parked.process, parked.turn
 
-    async def _begin_turn(self, spec: RunSpec, signature: str, history: str) -> tuple[ClaudeProcess, Turn]:
+    async def _begin_turn(
+        self, spec: RunSpec, signature: str, history: str, admitted: AdmittedTurn
+    ) -> tuple[ClaudeProcess, Turn]:
         request = spec.request
         # Results for calls no process waits in need a process that replays them (options.claude_prompt).
         reusable = tool_outcomes(request.prompt) is None
@@ -331,6 +345,7 @@ class ClaudeRunner:
             self._ensure_spare(spec, signature)
             return process, await self._ask(process, spec, history)
         self._ensure_spare(spec, signature)
+        admitted.step_aside()
         process = await self._start_process(spec)
         return process, await self._ask(process, spec, process.held.floor)
 

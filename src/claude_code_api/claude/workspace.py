@@ -39,6 +39,17 @@ class Workspace:
                 return None
         return self._pid
 
+    def cpu_wanted_ns(self) -> int | None:
+        """Nanoseconds the CLI has run or waited to run since it started (Linux schedstat), or None."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            ran, waited, _ = (Path("/proc") / str(pid) / "schedstat").read_text().split()
+            return int(ran) + int(waited)
+        except (OSError, ValueError):
+            return None
+
     def terminate(self, sig: int = signal.SIGTERM) -> None:
         """Signals the CLI; the SDK has not reaped it yet, so its pid cannot have been reused."""
         pid = self.pid()
