@@ -7,6 +7,7 @@ folder of its own per process) in the environment text of every upstream request
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -111,6 +112,36 @@ def test_new_conversations_are_answered_by_live_processes_holding_nothing_of_the
     assert len({_process(request) for request in requests}) == 2
     assert _stats(pool).reused == 5
     assert _stats(pool).resets >= 3
+
+
+def test_a_warmed_up_spare_sends_the_upstream_only_the_new_conversation(
+    pool: GatewayServer, mock_anthropic: MockAnthropic
+) -> None:
+    _, key = pool.create_key()
+    _ask(pool, key, [{"role": "user", "content": "conversation 0"}])
+    _wait_until_idle(pool, 2)  # the process that answered, and the spare once warmed up
+
+    answer = _ask(pool, key, [{"role": "user", "content": "conversation 1"}])
+
+    assert answer.choices[0].message.content == "Echo: conversation 1"
+    # The warm-up made no request of its own (not even to the count endpoint).
+    first, second = mock_anthropic.requests
+    # The spare took the new conversation: it needs no rewind.
+    assert _process(second) != _process(first)
+    assert _said(second) == [("user", "conversation 1")]
+    _assert_clean(second)
+    # Its prompt and its directory aside, the spare's first request is what a process started for the
+    # request sent: nothing of the warm-up in the messages, the system prompt or anywhere else.
+    assert _without(second, "conversation 1") == _without(first, "conversation 0")
+
+
+def _without(request: RecordedRequest, prompt: str) -> Any:
+    """The request's body without what differs between processes and conversations: the prompt, the
+    process's own directory (in paths) and its device and session ids."""
+    directory = Path(_process(request)).parent.name
+    body = json.loads(request.content.decode().replace(prompt, "<prompt>").replace(directory, "<process>"))
+    del body["metadata"]["user_id"]
+    return body
 
 
 def test_a_continued_conversation_takes_its_next_turn_in_the_process_that_holds_it(

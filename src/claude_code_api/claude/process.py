@@ -7,6 +7,10 @@ seen before the next prompt goes out. Between requests the process can be rewoun
 exchange it holds (`rewind_conversation`, a control request of the CLI's stream-json protocol, measured in
 shared/CLAUDE-CODE.md §12) and switched to another model (`set_model`): a reused process sends the upstream
 the new conversation and nothing of the last one.
+
+A fresh process's first prompt takes tens of milliseconds longer than later ones (its code paths run for
+the first time), so a spare is warmed up before it is offered: one prompt the CLI appends without
+starting a turn, then rewound (figures in bench/README.md).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import anyio
 import psutil
-from claude_agent_sdk import ClaudeSDKClient, ClaudeSDKError, Message, UserMessage
+from claude_agent_sdk import ClaudeSDKClient, ClaudeSDKError, Message, ResultMessage, UserMessage
 
 from claude_code_api.answer.blocks import ContentBlock
 from claude_code_api.answer.loop import RunSpec
@@ -45,6 +49,8 @@ TERMINATE_GRACE_SECONDS = 1.0
 CONTROL_TIMEOUT_SECONDS = 5.0
 # A model switch in a process that holds a conversation replays one user message; it arrives at once.
 MODEL_SWITCH_REPLAY_SECONDS = 2.0
+# What a spare's warm-up prompt says: nothing reads it, as it is rewound before any turn.
+WARM_UP_TEXT = "warm-up"
 
 
 class ProcessUnusable(Exception):
@@ -145,6 +151,31 @@ class ClaudeProcess:
         answer = await self._control({"subtype": "rewind_conversation", "target_message_uuid": prompt_uuid})
         if not answer.get("rewound"):
             raise ProcessUnusable(f"the CLI did not rewind: {answer.get('reason')}")
+
+    async def warm_up(self) -> None:
+        """Takes a fresh process through its first prompt without an upstream request and leaves its
+        conversation empty again; raises ProcessUnusable when the CLI does not comply."""
+        # `shouldQuery: false` (a field of the CLI's stream-json input) appends the prompt to the
+        # conversation without a turn; the CLI still replays it with its uuid and ends with a result.
+        try:
+            await self._client.query(_prompt_stream(({"type": "text", "text": WARM_UP_TEXT},), query=False))
+        except ClaudeSDKError as exc:
+            raise ProcessUnusable(f"the warm-up prompt could not be sent: {exc}") from None
+        prompt_uuid: str | None = None
+        try:
+            while True:
+                message = await self.next_message(CONTROL_TIMEOUT_SECONDS)
+                if isinstance(message, ProcessEnded):
+                    raise ProcessUnusable("the process ended")
+                if isinstance(message, UserMessage) and message.parent_tool_use_id is None:
+                    prompt_uuid = message.uuid
+                if isinstance(message, ResultMessage):
+                    break
+        except TimeoutError:
+            raise ProcessUnusable("the warm-up prompt was not answered") from None
+        if message.is_error or prompt_uuid is None:
+            raise ProcessUnusable("the warm-up prompt was not taken as a prompt")
+        await self.rewind_prompt(prompt_uuid)
 
     async def ask(self, request: ClaudeRequest, start: str) -> Turn:
         """Sends the request's prompt as the next user turn; the process holds the conversation `start`."""
@@ -254,9 +285,14 @@ async def _stop(client: ClaudeSDKClient, workspace: Workspace, *, running: bool)
     shutil.rmtree(workspace.root, ignore_errors=True)
 
 
-async def _prompt_stream(prompt: tuple[ContentBlock, ...]) -> AsyncIterator[dict[str, Any]]:
-    yield {
+async def _prompt_stream(
+    prompt: tuple[ContentBlock, ...], *, query: bool = True
+) -> AsyncIterator[dict[str, Any]]:
+    message: dict[str, Any] = {
         "type": "user",
         "message": {"role": "user", "content": list(prompt)},
         "parent_tool_use_id": None,
     }
+    if not query:
+        message["shouldQuery"] = False
+    yield message

@@ -460,15 +460,27 @@ class ClaudeRunner:
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:
         try:
-            process = await self._spawn(spec, low_priority=True)
+            process = await self._warmed_spare(spec)
         except Exception:
             logger.warning("A spare Claude process could not be started", exc_info=True)
             await self._release_slot()
             return
         finally:
+            # Counted as starting until warmed up, so that no second spare starts meanwhile.
             self._spares_starting[signature] -= 1
         self._measure(process)
         self._keep(process, signature)
+
+    async def _warmed_spare(self, spec: RunSpec) -> ClaudeProcess:
+        """A new process at low priority, taken through its first prompt without an upstream request."""
+        process = await self._spawn(spec, low_priority=True)
+        try:
+            await process.warm_up()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await process.stop(running=True)
+            raise
+        return process
 
     async def _reap(self) -> None:
         """Retires idle processes past WARM_IDLE_SECONDS or while memory is short, and waiting ones past
