@@ -45,8 +45,9 @@ def gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewaySe
 
 @pytest.fixture
 def plain_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
-    """A gateway with the built-in ids only (no models.toml in its DATA_DIR)."""
-    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url)).start()
+    """A gateway with the built-in ids only (no models.toml in its DATA_DIR), whose processes live on:
+    a spare is started ahead of need, and a process answers the next request in another model."""
+    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1)).start()
     try:
         yield server
     finally:
@@ -93,15 +94,14 @@ def test_an_unpinned_bedrock_credential_answers_in_the_tables_ids_without_probin
     key = key_on(plain_gateway, ["bedrock"])
 
     assert ask(plain_gateway, key, "claude-sonnet-4-5") == "Echo: on claude-sonnet-4-5"
-    assert ask(plain_gateway, key, "claude-haiku-4-5", stream=True) == "Echo: on claude-haiku-4-5"
-    assert ask(plain_gateway, key, "sonnet") == "Echo: on sonnet"
+    # The same upstream id by another name: the live process answers without a switch.
+    assert ask(plain_gateway, key, "sonnet", stream=True) == "Echo: on sonnet"
+    assert ask(plain_gateway, key, "claude-sonnet-4-5-20250929") == "Echo: on claude-sonnet-4-5-20250929"
 
     assert probes(mock_anthropic.requests) == []
     assert [r.path for r in mock_anthropic.model_requests] == [
-        "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream",
-        "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke-with-response-stream",
-        "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream",
-    ]
+        "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"
+    ] * 3
 
 
 def test_an_unpinned_vertex_credential_answers_in_the_tables_ids_without_probing(
@@ -111,14 +111,33 @@ def test_an_unpinned_vertex_credential_answers_in_the_tables_ids_without_probing
     key = key_on(plain_gateway, ["vertex"])
 
     assert ask(plain_gateway, key, "claude-sonnet-4-5") == "Echo: on claude-sonnet-4-5"
-    assert ask(plain_gateway, key, "sonnet", stream=True) == "Echo: on sonnet"
+    assert ask(plain_gateway, key, "claude-sonnet-4-5-20250929", stream=True) == (
+        "Echo: on claude-sonnet-4-5-20250929"
+    )
 
     assert probes(mock_anthropic.requests) == []
     prefix = "/v1/projects/project-1/locations/us-east5/publishers/anthropic/models/"
     assert [r.path for r in mock_anthropic.model_requests] == [
-        f"{prefix}claude-sonnet-4-5@20250929:streamRawPredict",
-        f"{prefix}claude-sonnet-5-5:streamRawPredict",
+        f"{prefix}claude-sonnet-4-5@20250929:streamRawPredict"
+    ] * 2
+
+
+def test_a_cloud_process_checks_a_model_it_switches_to_once(
+    plain_gateway: GatewayServer, mock_anthropic: MockAnthropic
+) -> None:
+    # Claude Code's own set_model asks a Bedrock or Vertex upstream once whether a model it has not run
+    # yet is there (a `max_tokens: 1` call); switching back and forth later costs nothing more.
+    add_bedrock(plain_gateway, mock_anthropic.url)
+    key = key_on(plain_gateway, ["bedrock"])
+
+    for model in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"):
+        assert ask(plain_gateway, key, model) == f"Echo: on {model}"
+
+    assert [r.model for r in probes(mock_anthropic.requests)] == [
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     ]
+    assert len(mock_anthropic.model_requests) == 4 + 2
 
 
 # --- the operator's table, and pins over it ----------------------------------------------------------
