@@ -41,11 +41,9 @@ async def list_models(
 @router.get("/v1/models/{model_id:path}")
 async def retrieve_model(request: Request, model_id: str, caller: CallerKey, gateway: GatewayDep) -> Response:
     """One model the caller's key reaches; 404 for one it does not, as for one the gateway does not know."""
-    credentials = _credentials(caller)
-    if credentials and not gateway.models.reaches(credentials, model_id):
+    if not gateway.models.reaches(_credentials(caller), model_id):
         raise ModelNotFoundError(model_id)
     if ANTHROPIC_VERSION_HEADER in request.headers:
-        catalog.resolve_model(model_id)
         return json_response(anthropic_model(model_id))
     return json_response(catalog.openai_model(model_id))
 
