@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from claude_code_api.errors import ModelNotFoundError
@@ -52,16 +53,19 @@ def resolve_model(name: str) -> ModelChoice:
     raise ModelNotFoundError(name)
 
 
-def model_ids() -> list[str]:
-    """Every model id /v1/models lists: families, full ids, then the OpenAI aliases."""
-    return [*CLAUDE_FAMILIES, *LISTED_CLAUDE_IDS, *OPENAI_ALIASES]
+def model_ids(extra: Iterable[str] = ()) -> list[str]:
+    """Every model id /v1/models lists: families, full ids (then `extra` ones not among them), then the
+    OpenAI aliases."""
+    listed = [*CLAUDE_FAMILIES, *LISTED_CLAUDE_IDS]
+    listed += sorted(set(extra) - set(listed))
+    return [*listed, *OPENAI_ALIASES]
 
 
-def openai_model_list() -> dict[str, object]:
-    """The model list in OpenAI's `GET /v1/models` shape."""
+def openai_model_list(listed: Sequence[str] | None = None) -> dict[str, object]:
+    """The model list in OpenAI's `GET /v1/models` shape: `listed`, or every id of `model_ids()`."""
     return {
         "object": "list",
-        "data": [openai_model(model_id) for model_id in model_ids()],
+        "data": [openai_model(model_id) for model_id in (model_ids() if listed is None else listed)],
     }
 
 

@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     run_dir: Path | None = Field(
         None, description="Where per-request working directories go; default: system temp."
     )
+    model_table: Path | None = Field(
+        None,
+        description="TOML file of the upstream model ids each credential kind uses for the gateway's model "
+        "names, over the built-in ones; default: DATA_DIR/models.toml when it exists.",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis (redis://, rediss:// or unix://) that shares per-key rate and concurrency "
@@ -236,7 +241,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @field_validator("tls_cert_file", "tls_key_file", "model_table", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         return value or None
@@ -259,6 +264,11 @@ class Settings(BaseSettings):
     @property
     def uses_default_admin_password(self) -> bool:
         return self.admin_password == DEFAULT_ADMIN_PASSWORD
+
+    @property
+    def resolved_model_table(self) -> Path:
+        """Where the operator's model table is read from: MODEL_TABLE, or DATA_DIR/models.toml."""
+        return self.model_table or self.data_dir / "models.toml"
 
     @property
     def resolved_tls_files(self) -> tuple[Path, Path]:

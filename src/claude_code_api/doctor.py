@@ -23,7 +23,8 @@ from claude_code_api.claude.options import bundled_cli_path, bundled_cli_version
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
 from claude_code_api.errors import GatewayError, SecretKeyError
-from claude_code_api.gateway import token_problem
+from claude_code_api.gateway import load_model_table, token_problem
+from claude_code_api.model_table import ModelTable
 from claude_code_api.security.certs import CertificateError, check_certificate, default_paths
 from claude_code_api.security.encryption import TokenCipher, load_or_create_secret, secret_file_path
 from claude_code_api.store.database import Database
@@ -63,6 +64,18 @@ def check_configuration(settings: Settings) -> list[Finding]:
     if settings.uses_default_admin_password:
         findings.append(Finding("admin password", Status.WARNING, "ADMIN_PASSWORD is the default 'changeme'"))
     return findings
+
+
+def check_model_table(settings: Settings) -> Finding:
+    """The operator's model table, when there is one, reads and makes sense."""
+    try:
+        table = load_model_table(settings)
+    except GatewayError as exc:
+        return Finding("model table", Status.PROBLEM, exc.message)
+    if table.source is None:
+        return Finding("model table", Status.OK, f"built-in model ids (no {settings.resolved_model_table})")
+    names = sum(len(entries) for entries in table.operator.values())
+    return Finding("model table", Status.OK, f"{table.source}: {names} model name(s) over the built-in ids")
 
 
 def check_data_dir(data_dir: Path) -> Finding:
@@ -167,10 +180,10 @@ async def check_secret(settings: Settings, database: Database) -> Finding:
     return Finding("secret", Status.OK, f"from {source}; it decrypts the stored OAuth tokens")
 
 
-def probe_request() -> ClaudeRequest:
+def probe_request(model: str) -> ClaudeRequest:
     """The cheapest request that proves a credential works: one short prompt, a one-token answer."""
     return ClaudeRequest(
-        model="haiku",
+        model=model,
         system_prompt=None,
         history=(),
         prompt=({"type": "text", "text": TOKEN_PROBE_PROMPT},),
@@ -183,14 +196,16 @@ async def probe_credentials(
 ) -> dict[str, GatewayError | None]:
     """Sends one minimal request on each credential, on its own (no failover, no warm process): by
     name, None where upstream accepted it, else the error it answered with (its message names no
-    secret)."""
+    secret). Raises ModelTableError when the operator's model table is malformed."""
+    models = load_model_table(settings)
     runner = ClaudeRunner(settings.model_copy(update={"warm_processes": 0}))
     runner.start()
     outcomes: dict[str, GatewayError | None] = {}
     try:
         for credential in credentials:
             try:
-                async with runner.run(RunSpec.on(credential, probe_request())) as messages:
+                request = probe_request(_probe_model(models, credential))
+                async with runner.run(RunSpec.on(credential, request, models)) as messages:
                     async for _ in messages:
                         pass
             except GatewayError as exc:
@@ -200,6 +215,12 @@ async def probe_credentials(
     finally:
         await runner.aclose()
     return outcomes
+
+
+def _probe_model(models: ModelTable, credential: UpstreamCredential) -> str:
+    """The cheapest family the credential serves (haiku where it can)."""
+    served = (family for family in ("haiku", "sonnet", "opus") if models.upstream_model(credential, family))
+    return next(served, "haiku")
 
 
 async def check_tokens(settings: Settings, keys: KeyStore) -> list[Finding]:
@@ -243,7 +264,8 @@ async def diagnose(
 ) -> list[Finding]:
     """Runs every check against the configured services."""
     now = now or datetime.now(UTC)
-    findings = [*check_configuration(settings), check_data_dir(settings.data_dir)]
+    table = check_model_table(settings)
+    findings = [*check_configuration(settings), table, check_data_dir(settings.data_dir)]
     findings.append(check_claude_code())
     findings.append(check_certificate_files(settings, now))
     findings.append(await check_redis(settings.redis_url))
@@ -253,10 +275,12 @@ async def diagnose(
         if findings[-1].status is not Status.OK:
             return findings
         findings.append(await check_secret(settings, database))
-        if check_tokens_upstream and findings[-1].status is Status.OK:
+        table_ok = table.status is Status.OK
+        if check_tokens_upstream and findings[-1].status is Status.OK and table_ok:
             findings += await _with_keys(settings, database, lambda keys: check_tokens(settings, keys))
         elif check_tokens_upstream:
-            findings.append(Finding("tokens", Status.WARNING, "not checked: see the secret check"))
+            unchecked = "the secret check" if table_ok else "the model table check"
+            findings.append(Finding("tokens", Status.WARNING, f"not checked: see {unchecked}"))
     finally:
         await database.dispose()
     return findings

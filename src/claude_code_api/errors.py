@@ -19,7 +19,8 @@
     ├── LimitStoreUnavailableError        503 limit_store_unavailable (Redis down)
     ├── UpstreamTimeoutError              504 upstream_timeout
     ├── TokenDecryptionError              500 token_decryption_failed (x-should-retry: false)
-    └── SecretKeyError                    500 secret_key_unusable (damaged secret file, wrong secret)
+    ├── SecretKeyError                    500 secret_key_unusable (damaged secret file, wrong secret)
+    └── ModelTableError                   500 model_table_invalid (MODEL_TABLE unreadable or malformed)
 
 Lower layers raise these; only the routes turn them into HTTP responses.
 """
@@ -213,4 +214,12 @@ class SecretKeyError(GatewayError):
     tokens were encrypted with. Raised at start (one line, no traceback) and reported by doctor."""
 
     code = "secret_key_unusable"
+    should_retry = False
+
+
+class ModelTableError(GatewayError):
+    """The operator's model table (MODEL_TABLE) cannot be read or says something the gateway cannot use.
+    Raised at start (one line, no traceback) and reported by doctor."""
+
+    code = "model_table_invalid"
     should_retry = False

@@ -17,7 +17,8 @@ from typing import Any
 from claude_code_api.claude.routing import CredentialHealth, CredentialReport, CredentialRouter
 from claude_code_api.claude.runner import ClaudeRunner
 from claude_code_api.config import Settings
-from claude_code_api.errors import GatewayError, UpstreamAuthenticationError, UsageLimitError
+from claude_code_api.errors import GatewayError, ModelTableError, UpstreamAuthenticationError, UsageLimitError
+from claude_code_api.model_table import BUILT_IN_MODELS, ModelTable, parse_model_table
 from claude_code_api.security.encryption import TokenCipher
 from claude_code_api.security.ratelimit import KeyLimiter, open_backend
 from claude_code_api.store.credentials import CredentialStore
@@ -50,6 +51,8 @@ class Gateway:
     limiter: KeyLimiter
     sessions: SessionStore
     secret: bytes = field(default=b"", repr=False)
+    # The upstream model ids of each credential kind: the operator's table over the built-in one.
+    models: ModelTable = BUILT_IN_MODELS
     _pending_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _token_ok_written: dict[str, float] = field(default_factory=dict)
     _following: asyncio.Task[None] | None = None
@@ -62,7 +65,8 @@ class Gateway:
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
-        """Connects the store (running migrations) and prepares the runner."""
+        """Reads the model table, connects the store (running migrations) and prepares the runner."""
+        models = load_model_table(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         database = Database.from_url(settings.resolved_database_url)
         await database.upgrade()
@@ -83,7 +87,17 @@ class Gateway:
         runner = ClaudeRunner(settings, router)
         runner.start()
         limiter = KeyLimiter(backend, usage.cost_since)
-        gateway = cls(settings, database, keys, usage, runner, limiter, SessionStore(database), secret=secret)
+        gateway = cls(
+            settings,
+            database,
+            keys,
+            usage,
+            runner,
+            limiter,
+            SessionStore(database),
+            secret=secret,
+            models=models,
+        )
         gateway._following = asyncio.create_task(
             _follow_states(credentials, router, gateway._note_names, gateway._stop_following)
         )
@@ -167,6 +181,23 @@ class Gateway:
             await asyncio.wait(self._pending_writes, timeout=5)
         await self.limiter.aclose()
         await self.database.dispose()
+
+
+def load_model_table(settings: Settings) -> ModelTable:
+    """The operator's model table (MODEL_TABLE, else DATA_DIR/models.toml when there is one) over the
+    built-in ids; raises ModelTableError, one line, when it cannot be read or is malformed."""
+    path = settings.resolved_model_table
+    if settings.model_table is None and not path.exists():
+        return BUILT_IN_MODELS
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ModelTableError(f"The model table {path} cannot be read: {reason}") from None
+    table = parse_model_table(text, str(path))
+    names = sum(len(entries) for entries in table.operator.values())
+    logger.info("Model table %s: %d model name(s) over the built-in ids", path, names)
+    return table
 
 
 async def _logged(write: Coroutine[Any, Any, None]) -> None:

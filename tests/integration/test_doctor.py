@@ -39,6 +39,20 @@ def test_doctor_fails_on_an_unreachable_redis(tmp_path: Path) -> None:
     assert "PROBLEM" in result.stdout
 
 
+def test_doctor_reports_a_malformed_model_table_in_data_dir(tmp_path: Path) -> None:
+    env = serve_environment(tmp_path, "http://127.0.0.1:9")
+    data_dir = Path(env["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models.toml").write_text("[openai]\ngpt-4 = 'x'\n")
+
+    result = run_cli(env, "doctor")
+
+    assert result.returncode != 0
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("model table")]
+    assert "PROBLEM" in line
+    assert "[openai] is not a credential kind" in line
+
+
 def test_check_tokens_sends_one_request_per_key_and_records_a_rejection(
     tmp_path: Path, mock_anthropic: MockAnthropic
 ) -> None:

@@ -53,6 +53,18 @@ def test_a_bad_variable_stops_serve_with_one_line_naming_it(
         assert value not in message
 
 
+def test_a_malformed_model_table_stops_serve_with_one_line_naming_it(tmp_path: Path) -> None:
+    table = tmp_path / "models.toml"
+    table.write_text("[bedrock]\nsonnet = 4.5\n")
+    env = serve_environment(tmp_path, "http://127.0.0.1:9", MODEL_TABLE=str(table))
+
+    result = subprocess.run([CLI, "serve"], env=env, capture_output=True, text=True, timeout=30)
+
+    assert result.returncode != 0
+    [message] = result.stderr.strip().splitlines()
+    assert f"{table}: [bedrock] sonnet: must be a model id in quotes" in message
+
+
 def test_a_shared_database_without_a_secret_key_is_refused_at_start(tmp_path: Path) -> None:
     env = serve_environment(tmp_path, "http://127.0.0.1:9", DATABASE_URL="postgresql://db.example/keys")
 

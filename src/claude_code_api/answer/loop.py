@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import orjson
@@ -34,22 +34,32 @@ from claude_code_api.answer.events import (
 )
 from claude_code_api.answer.reader import ClaudeStreamReader, StopScanner
 from claude_code_api.answer.request import NO_STRUCTURED_ANSWER, ClaudeRequest
-from claude_code_api.errors import GatewayError, UpstreamError
+from claude_code_api.errors import GatewayError, ModelNotFoundError, UpstreamError
+from claude_code_api.model_table import BUILT_IN_MODELS, ModelTable
 from claude_code_api.upstream import UpstreamCredential
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """One request for Claude Code, with the upstream credentials of the key that made it, best rank
-    first (credentials of one rank are equals); the runner chooses one."""
+    first (credentials of one rank are equals), and the model ids each kind knows; the runner chooses
+    a credential."""
 
     ranks: tuple[tuple[UpstreamCredential, ...], ...]
     request: ClaudeRequest
+    models: ModelTable = BUILT_IN_MODELS
 
     @classmethod
-    def on(cls, credential: UpstreamCredential, request: ClaudeRequest) -> RunSpec:
-        """A request for one credential alone."""
-        return cls(((credential,),), request)
+    def on(
+        cls, credential: UpstreamCredential, request: ClaudeRequest, models: ModelTable = BUILT_IN_MODELS
+    ) -> RunSpec:
+        """A request for one credential alone, in its upstream's terms: the model asked for as that
+        upstream knows it, and the credential with its family ids pinned (so its process never probes).
+        Raises ModelNotFoundError when the credential does not serve the model."""
+        upstream_model = models.upstream_model(credential, request.model)
+        if upstream_model is None:
+            raise ModelNotFoundError(request.model)
+        return cls(((models.pinned(credential),),), replace(request, model=upstream_model), models)
 
     @property
     def credential(self) -> UpstreamCredential:

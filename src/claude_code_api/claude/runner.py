@@ -220,9 +220,8 @@ class ClaudeRunner:
         anything of the answer came moves to another credential when the failure allows it."""
         async with self._admission.turn() as admitted:
             history = fingerprint(spec.request.history)
-            signatures = {
-                c.name: spawn_signature(RunSpec.on(c, spec.request)) for rank in spec.ranks for c in rank
-            }
+            attempts = {c.name: RunSpec.on(c, spec.request, spec.models) for rank in spec.ranks for c in rank}
+            signatures = {name: spawn_signature(attempt) for name, attempt in attempts.items()}
             tried: set[str] = set()
             hops = 0
             while True:
@@ -230,7 +229,7 @@ class ClaudeRunner:
                 holders = {name for name, signature in signatures.items() if signature in holding}
                 credential = self._router.choose(spec.ranks, tried, holders)
                 answered_by.set(credential)
-                attempt = RunSpec.on(credential, spec.request)
+                attempt = attempts[credential.name]
                 signature = signatures[credential.name]
                 parked = self._claim_parked(attempt, signature, history)
                 if parked is not None:
@@ -302,7 +301,7 @@ class ClaudeRunner:
         request = spec.request
         whole = replace(request, history=(*request.history, ClaudeTurn("user", request.prompt)))
         credential = self._router.choose(spec.ranks, set())
-        process = await self._start_process(RunSpec.on(credential, whole))
+        process = await self._start_process(RunSpec.on(credential, whole, spec.models))
         try:
             total = await process.context_tokens()
         finally:
@@ -455,7 +454,7 @@ class ClaudeRunner:
             return
         self._live += 1
         self._spares_starting[signature] = starting + 1
-        fresh = RunSpec(spec.ranks, replace(spec.request, history=(), prompt=()))
+        fresh = replace(spec, request=replace(spec.request, history=(), prompt=()))
         self._spawn_background(self._start_spare(fresh, signature), cancellable=True)
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:

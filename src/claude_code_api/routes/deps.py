@@ -34,6 +34,7 @@ from claude_code_api.errors import (
     AuthenticationError,
     InvalidRequestError,
     KeyExpiredError,
+    ModelNotFoundError,
     PayloadTooLargeError,
 )
 from claude_code_api.gateway import Gateway
@@ -41,6 +42,7 @@ from claude_code_api.security.ratelimit import Lease
 from claude_code_api.sse import STREAM_HEADERS
 from claude_code_api.store.keys import KeyCredentials
 from claude_code_api.store.usage import UsageRecord
+from claude_code_api.upstream import UpstreamCredential
 
 WireRequest = TypeVar("WireRequest", bound=BaseModel)
 # A request that asks Claude for an answer, in one of the APIs' wire shapes.
@@ -294,6 +296,18 @@ class AdmittedRun(Generic[AnswerRequest]):
     ignored: tuple[str, ...] = ()
 
 
+def serving_ranks(
+    gateway: Gateway, caller: KeyCredentials, claude_model: str, requested: str
+) -> tuple[tuple[UpstreamCredential, ...], ...]:
+    """The caller's credentials that serve a model, in their ranks; a 404 naming the model as asked for
+    when the key has credentials but none of them serves it."""
+    ranks = caller.upstream_ranks
+    serving = gateway.models.serving(ranks, claude_model)
+    if ranks and not serving:
+        raise ModelNotFoundError(requested)
+    return serving
+
+
 Translator = Callable[[AnswerRequest, ModelChoice, bool], ClaudeRequest]
 
 
@@ -316,8 +330,9 @@ async def admitted_run(
     wire = parsed.wire
     async with gateway.limiter.admit(caller.key, wire.model) as lease:
         claude_request = translate(wire, catalog.resolve_model(wire.model), settings.image_url_fetch)
+        ranks = serving_ranks(gateway, caller, claude_request.model, wire.model)
         claude_request = await inline_image_urls(claude_request, settings)
-        spec = RunSpec(caller.upstream_ranks, claude_request)
+        spec = RunSpec(ranks, claude_request, gateway.models)
         yield AdmittedRun(wire, spec, lease, usage_reporter(gateway, caller, endpoint), parsed.ignored)
 
 

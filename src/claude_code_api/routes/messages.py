@@ -51,8 +51,9 @@ async def count_tokens(request: Request, caller: deps.CallerKey, gateway: deps.G
         claude_request = translate_messages_request(
             message, catalog.resolve_model(message.model), settings.image_url_fetch
         )
+        ranks = deps.serving_ranks(gateway, caller, claude_request.model, message.model)
         claude_request = await inline_image_urls(claude_request, settings)
-        tokens = await gateway.runner.count_tokens(RunSpec(caller.upstream_ranks, claude_request))
+        tokens = await gateway.runner.count_tokens(RunSpec(ranks, claude_request, gateway.models))
     return deps.json_response({"input_tokens": tokens}, headers=deps.ignored_fields_headers(parsed.ignored))
 
 

@@ -13,8 +13,10 @@ from claude_code_api import __version__, catalog
 from claude_code_api.apis.anthropic_messages.models import anthropic_model, anthropic_model_list
 from claude_code_api.claude.routing import CredentialReport, HealthState
 from claude_code_api.claude.runner import RunnerStats
+from claude_code_api.errors import ModelNotFoundError
 from claude_code_api.routes.deps import ANTHROPIC_VERSION_HEADER, CallerKey, GatewayDep, json_response
-from claude_code_api.store.keys import ApiKey
+from claude_code_api.store.keys import ApiKey, KeyCredentials
+from claude_code_api.upstream import UpstreamCredential
 
 router = APIRouter()
 
@@ -23,22 +25,31 @@ router = APIRouter()
 async def list_models(
     request: Request,
     caller: CallerKey,
+    gateway: GatewayDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     after_id: str | None = None,
     before_id: str | None = None,
 ) -> Response:
+    """The models the caller's key reaches: those one of its credentials serves."""
+    listed = gateway.models.reachable_models(_credentials(caller))
     if ANTHROPIC_VERSION_HEADER in request.headers:
-        page = anthropic_model_list(catalog.model_ids(), limit=limit, after_id=after_id, before_id=before_id)
+        page = anthropic_model_list(listed, limit=limit, after_id=after_id, before_id=before_id)
         return json_response(page)
-    return json_response(catalog.openai_model_list())
+    return json_response(catalog.openai_model_list(listed))
 
 
 @router.get("/v1/models/{model_id:path}")
-async def retrieve_model(request: Request, model_id: str, caller: CallerKey) -> Response:
+async def retrieve_model(request: Request, model_id: str, caller: CallerKey, gateway: GatewayDep) -> Response:
+    """One model the caller's key reaches; 404 for one it does not, as for one the gateway does not know."""
+    if not gateway.models.reaches(_credentials(caller), model_id):
+        raise ModelNotFoundError(model_id)
     if ANTHROPIC_VERSION_HEADER in request.headers:
-        catalog.resolve_model(model_id)
         return json_response(anthropic_model(model_id))
     return json_response(catalog.openai_model(model_id))
+
+
+def _credentials(caller: KeyCredentials) -> list[UpstreamCredential]:
+    return [credential for rank in caller.upstream_ranks for credential in rank]
 
 
 @router.get("/v1/health")
