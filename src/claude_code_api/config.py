@@ -156,6 +156,13 @@ class Settings(BaseSettings):
         description="Most Claude processes alive at once; default: derived from free memory and the "
         "measured size of a process.",
     )
+    turns_per_core: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Turns that may want a CPU at once, per core, before the next waits for one "
+        "(each turn counted by the share of its time its process wanted a CPU); 0: no turn waits.",
+    )
     queue_timeout: float = Field(
         30.0, ge=0, description="Seconds a request waits for a Claude process before a 429."
     )

@@ -187,11 +187,7 @@ class GatewayMetrics:
 class _RunnerCollector:
     """The runner's process counts, read at scrape time so they are never stale."""
 
-    def __init__(
-        self,
-        runner_stats: Callable[[], RunnerStats | None],
-        credentials: Callable[[], Mapping[str, CredentialReport] | None] = lambda: None,
-    ) -> None:
+    def __init__(self, runner_stats: Callable[[], RunnerStats | None]) -> None:
         self._runner_stats = runner_stats
 
     def collect(self) -> Iterable[Metric]:

@@ -197,11 +197,8 @@ def mock_anthropic(mock_anthropic_server: MockAnthropic) -> Iterator[MockAnthrop
 @pytest.fixture
 def gateway_server(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     """A running gateway on a fresh data directory, pointed at the mock upstream."""
-    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url)).start()
-    try:
+    with GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

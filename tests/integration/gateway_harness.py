@@ -129,6 +129,12 @@ class GatewayServer:
         assert self.gateway is not None
         return self.call(self.gateway.keys.create_key(name, oauth_token))
 
+    def __enter__(self) -> GatewayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True

@@ -97,11 +97,8 @@ def no_run_left_answering(gateway_server: GatewayServer) -> Iterator[None]:
 def quick_idle_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     """A gateway that ends a run after 1.5 s without output once Claude has started answering."""
     settings = make_settings(tmp_path / "idle-data", mock_anthropic.url, idle_timeout=1.5)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # --- no process outlives its run -----------------------------------------------------------------

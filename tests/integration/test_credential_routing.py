@@ -25,11 +25,8 @@ CONSOLE_KEY = "sk-ant-api03-" + "b" * 40
 @pytest.fixture
 def gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     settings = make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 

@@ -27,11 +27,8 @@ METRICS_TOKEN = "metrics-visibility-token"
 @pytest.fixture
 def gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     settings = make_settings(tmp_path / "data", mock_anthropic.url, metrics_token=METRICS_TOKEN)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 

@@ -232,11 +232,8 @@ def test_captured_client_requests_are_answered(
 @pytest.fixture
 def strict_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     settings = make_settings(tmp_path / "strict", mock_anthropic.url, strict_request_fields=True)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_strict_mode_refuses_unknown_fields_by_name(strict_gateway: GatewayServer) -> None:

@@ -131,11 +131,8 @@ def fetching_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def fetching_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     """A gateway that fetches image URLs, from this machine too."""
     settings = fetching_settings(tmp_path, anthropic_base_url=mock_anthropic.url)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # --- data: URLs ----------------------------------------------------------------------------------

@@ -442,11 +442,8 @@ def test_upstream_failure_before_the_answer_is_an_http_error(
 
 @pytest.fixture
 def quick_idle_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
-    server = GatewayServer(make_settings(tmp_path / "idle", mock_anthropic.url, idle_timeout=1.0)).start()
-    try:
+    with GatewayServer(make_settings(tmp_path / "idle", mock_anthropic.url, idle_timeout=1.0)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_failure_mid_stream_ends_with_an_error_event(

@@ -35,11 +35,8 @@ def gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewaySe
     table = tmp_path / "models.toml"
     table.write_text(OPERATOR_TABLE)
     settings = make_settings(tmp_path / "data", mock_anthropic.url, model_table=table)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 
@@ -47,11 +44,8 @@ def gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewaySe
 def plain_gateway(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     """A gateway with the built-in ids only (no models.toml in its DATA_DIR), whose processes live on:
     a spare is started ahead of need, and a process answers the next request in another model."""
-    server = GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1)).start()
-    try:
+    with GatewayServer(make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1)) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 

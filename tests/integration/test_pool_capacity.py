@@ -3,9 +3,11 @@ items 2 and 6)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from tests.integration.gateway_harness import GatewayServer, claude_processes, m
 from tests.integration.mock_anthropic import MockAnthropic, Reply, ToolUse
 
 SLOW_ANSWERS = 5
+CONCURRENT_TURNS = 6
 
 
 @pytest.fixture
@@ -26,11 +29,8 @@ def fresh(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServ
     settings = make_settings(
         tmp_path / "data", mock_anthropic.url, warm_processes=1, max_claude_processes=None, queue_timeout=2.0
     )
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 
@@ -151,3 +151,40 @@ def test_health_reports_running_idle_and_parked_processes(
     assert states == {"running": 0, "idle": stats.idle, "parked": 1, "starting": 0}
     # Every process alive is counted, in exactly one state.
     assert health["claude_processes"] == sum(states.values()) == len(claude_processes())
+
+
+def test_turns_past_the_cores_wait_for_a_cpu_and_all_answer_each_in_its_own_process(
+    tmp_path: Path, mock_anthropic: MockAnthropic
+) -> None:
+    # One turn per core: with the mock answering at once every turn wants a CPU all its time.
+    settings = make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1, turns_per_core=1)
+    with GatewayServer(settings) as server:
+        _, key = server.create_key()
+        client = openai.OpenAI(api_key=key, base_url=server.base_url, max_retries=0)
+
+        def ask(n: int) -> str:
+            answer = client.chat.completions.create(
+                model="sonnet", messages=[{"role": "user", "content": f"question {n}"}]
+            )
+            return answer.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(CONCURRENT_TURNS) as pool:
+            # The first round starts the processes (a turn waiting for a start does not count)...
+            assert list(pool.map(ask, range(CONCURRENT_TURNS))) == [
+                f"Echo: question {n}" for n in range(CONCURRENT_TURNS)
+            ]
+            # ... the second finds them idle, and all but the first turns wait for a CPU.
+            assert list(pool.map(ask, range(CONCURRENT_TURNS, 2 * CONCURRENT_TURNS))) == [
+                f"Echo: question {n}" for n in range(CONCURRENT_TURNS, 2 * CONCURRENT_TURNS)
+            ]
+        assert server.gateway is not None
+        stats = server.gateway.runner.stats()
+        assert stats.cpu_waits >= 1
+        assert stats.waiting_for_cpu == 0
+    # Each upstream request held one question alone: nothing of another conversation.
+    asked = [r for r in mock_anthropic.requests if (r.user_text or "").startswith("question")]
+    assert sorted(r.user_text or "" for r in asked) == sorted(
+        f"question {n}" for n in range(2 * CONCURRENT_TURNS)
+    )
+    assert all(json.dumps(r.body).count("question") == 1 for r in asked)
+    assert not claude_processes()

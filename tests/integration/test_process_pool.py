@@ -33,11 +33,8 @@ _WORKING_DIRECTORY = re.compile(r"Primary working directory: (\S+)")
 @pytest.fixture
 def pool(tmp_path: Path, mock_anthropic: MockAnthropic) -> Iterator[GatewayServer]:
     settings = make_settings(tmp_path / "data", mock_anthropic.url, warm_processes=1, upstream_max_retries=0)
-    server = GatewayServer(settings).start()
-    try:
+    with GatewayServer(settings) as server:
         yield server
-    finally:
-        server.stop()
     assert not claude_processes()
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import shutil
 import sys
 import time
@@ -69,8 +70,6 @@ REAP_INTERVAL_SECONDS = 2.0
 # (~1.5 ms of the gateway's CPU), and a process grows slowly.
 MEASURE_EVERY_TURNS = 16
 QUEUE_RETRY_AFTER_SECONDS = 5.0
-# Turns on a CPU at once, per core, before the next waits for one to leave it (admission.py).
-TURNS_ON_CPU_PER_CORE = 2
 # How long an interrupted turn may take to wind down before its process is ended instead.
 RECOVERY_SECONDS = 3.0
 
@@ -135,7 +134,7 @@ class ClaudeRunner:
         self._counts = {"started": 0, "reused": 0, "resets": 0, "parks": 0, "resumes": 0}
         cores = usable_cores()
         self._starting = asyncio.Semaphore(max(2, cores))
-        self._admission = TurnAdmission(TURNS_ON_CPU_PER_CORE * cores)
+        self._admission = TurnAdmission(settings.turns_per_core * cores or math.inf)
 
     @property
     def active_runs(self) -> int:
@@ -473,12 +472,15 @@ class ClaudeRunner:
     async def _warmed_spare(self, spec: RunSpec) -> ClaudeProcess:
         """A new process at low priority, taken through its first prompt without an upstream request."""
         process = await self._spawn(spec, low_priority=True)
+        self._starting_now += 1  # health and metrics see it starting until it is warm
         try:
             await process.warm_up()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await process.stop(running=True)
             raise
+        finally:
+            self._starting_now -= 1
         return process
 
     async def _reap(self) -> None:

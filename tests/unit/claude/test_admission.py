@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 
 import pytest
@@ -64,7 +65,7 @@ async def settle() -> None:
 
 
 @contextlib.asynccontextmanager
-async def admission(limit: int) -> AsyncIterator[tuple[TurnAdmission, Turns, Clock]]:
+async def admission(limit: float) -> AsyncIterator[tuple[TurnAdmission, Turns, Clock]]:
     clock = Clock()
     gate = TurnAdmission(limit, clock=clock)
     turns = Turns(gate)
@@ -173,6 +174,16 @@ async def test_a_turn_admitted_as_it_goes_away_gives_its_place_back() -> None:
         await settle()
         assert "c" in turns.started
         assert gate.waiting == 0
+
+
+async def test_without_a_limit_no_turn_waits() -> None:
+    async with admission(math.inf) as (gate, turns, _):
+        for name in "abcdefgh":
+            turns.begin(name)
+            await settle()
+            turns.admitted[name].place(FakeProcess())
+        assert turns.started == list("abcdefgh")
+        assert gate.waited == 0
 
 
 def test_usable_cores_is_at_least_one() -> None:
