@@ -129,7 +129,8 @@ class ModelNotFoundError(NotFoundError):
 
     def __init__(self, model: str) -> None:
         super().__init__(
-            f"The model '{model}' does not exist. GET /v1/models lists the models served here.",
+            f"The model '{model}' does not exist or this key cannot reach it. GET /v1/models lists the "
+            "models this key can use.",
             param="model",
         )
 

@@ -88,7 +88,8 @@ def test_each_error_has_its_status_type_and_code(error, status, error_type, code
         (
             ModelNotFoundError("gpt-5"),
             "model",
-            "The model 'gpt-5' does not exist. GET /v1/models lists the models served here.",
+            "The model 'gpt-5' does not exist or this key cannot reach it. GET /v1/models lists the models "
+            "this key can use.",
         ),
     ],
 )
