@@ -11,6 +11,9 @@ takes it, whatever its conversation:
   regenerated answer), or any other, emptied (a new conversation), least recently used first;
 - only when none can serve is a process started, holding the request's history from a transcript.
 
+A turn starts once the cores have room for it (`admission.py`): while the turns running already want
+every CPU, more at once would only slow them all.
+
 A process is never shared by two requests, never reset while a turn runs or waits in it, and never
 crosses credentials. A global limit, derived from the memory a process takes and the memory free now,
 bounds running, idle, waiting and starting processes together; idle ones make room for new ones (least
