@@ -117,7 +117,9 @@ def test_client_that_disconnects_mid_stream_leaves_no_claude_process(
         http.stream("POST", "/chat/completions", json=body) as stream,
     ):
         assert stream.status_code == 200
-        for line in stream.iter_lines():
+        # Held by name: a line iterator dropped at `break` is closed at once, and the client with it.
+        lines = stream.iter_lines()
+        for line in lines:
             if '"content":"word' in line:
                 break
         # The process list is read from /proc: on a busy machine the connection can show a moment late.

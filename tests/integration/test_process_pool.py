@@ -136,7 +136,11 @@ def _without(request: RecordedRequest, prompt: str) -> Any:
     """The request's body without what differs between processes and conversations: the prompt, the
     process's own directory (in paths) and its device and session ids."""
     directory = Path(_process(request)).parent.name
-    body = json.loads(request.content.decode().replace(prompt, "<prompt>").replace(directory, "<process>"))
+    # Claude Code also names its project folder after the path, every other character than a letter or
+    # digit made "-" (`run-ab_cd` becomes `run-ab-cd`).
+    mangled = re.sub(r"[^A-Za-z0-9]", "-", directory)
+    text = request.content.decode().replace(prompt, "<prompt>").replace(directory, "<process>")
+    body = json.loads(text.replace(mangled, "<process>"))
     del body["metadata"]["user_id"]
     return body
 

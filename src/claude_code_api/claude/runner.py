@@ -15,10 +15,10 @@ A turn starts once the cores have room for it (`admission.py`): while the turns 
 every CPU, more at once would only slow them all.
 
 A process is never shared by two requests, never reset while a turn runs or waits in it, and never
-crosses credentials. A global limit, derived from the memory a process takes and the memory free now,
-bounds running, idle, waiting and starting processes together; idle ones make room for new ones (least
-recently used first) and go when memory runs short; requests past the limit wait in a queue, and past
-its timeout get a 429.
+crosses credentials. A global limit (`capacity.py`), derived from the memory a process takes and the
+memory free now, bounds running, idle, waiting and starting processes together; idle ones make room for
+new ones (least recently used first) and go when memory runs short; requests past the limit wait in a
+queue, and past its timeout get a 429.
 """
 
 from __future__ import annotations
@@ -49,30 +49,23 @@ from claude_code_api.answer.loop import RunSpec
 from claude_code_api.answer.request import ClaudeTurn
 from claude_code_api.claude import launcher
 from claude_code_api.claude.admission import AdmittedTurn, TurnAdmission, usable_cores
+from claude_code_api.claude.capacity import ProcessLimit
 from claude_code_api.claude.conversation import EMPTY, fingerprint
 from claude_code_api.claude.handover import tool_outcomes
-from claude_code_api.claude.memory import available_memory
 from claude_code_api.claude.options import spawn_signature
 from claude_code_api.claude.process import ClaudeProcess, ProcessUnusable
 from claude_code_api.claude.routing import CredentialRouter, answered_by
 from claude_code_api.claude.turn import ProcessEnded, Turn
 from claude_code_api.config import Settings
-from claude_code_api.errors import ClaudeUnavailableError, GatewayError, RateLimitError
+from claude_code_api.errors import ClaudeUnavailableError, GatewayError
 from claude_code_api.runtime_dirs import create_runtime_dir
 
 logger = logging.getLogger(__name__)
 
-# Share of the memory free for Claude processes that they may take when no limit is set.
-MEMORY_SHARE = 0.7
-# What a process is assumed to take until one has been measured (measured: ~180-210 MB).
-ASSUMED_PROCESS_BYTES = 256 * 2**20
-# Idle processes go, least recently used first, while less memory than this many processes is free.
-MEMORY_RESERVE_PROCESSES = 4
 REAP_INTERVAL_SECONDS = 2.0
 # A process is measured after its first turns, then every this many turns: reading its size scans /proc
 # (~1.5 ms of the gateway's CPU), and a process grows slowly.
 MEASURE_EVERY_TURNS = 16
-QUEUE_RETRY_AFTER_SECONDS = 5.0
 # How long an interrupted turn may take to wind down before its process is ended instead.
 RECOVERY_SECONDS = 3.0
 
@@ -124,12 +117,8 @@ class ClaudeRunner:
         self._idle: list[_Idle] = []  # least recently used first
         self._parked: dict[str, _Parked] = {}  # by the fingerprint of the conversation they hold
         self._running: set[ClaudeProcess] = set()
-        self._live = 0  # running + idle + parked + starting: what the limit counts
+        self._limit = ProcessLimit(settings.max_claude_processes, settings.queue_timeout)
         self._starting_now = 0
-        self._waiters = 0
-        self._slot_freed = asyncio.Condition()
-        self._largest_process = ASSUMED_PROCESS_BYTES
-        self._process_limit = settings.max_claude_processes or self._limit_for(available_memory())
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._cancellable: set[asyncio.Task[None]] = set()
@@ -163,9 +152,9 @@ class ClaudeRunner:
             idle=len(self._idle),
             parked=len(self._parked),
             starting=self._starting_now,
-            queued=self._waiters,
+            queued=self._limit.waiting,
             waiting_for_cpu=self._admission.waiting,
-            process_limit=self._process_limit,
+            process_limit=self._limit.limit,
             cpu_waits=self._admission.waited,
             **self._counts,
         )
@@ -452,39 +441,25 @@ class ClaudeRunner:
         starting = self._spares_starting.get(signature, 0)
         if any(entry.signature == signature for entry in self._idle):
             return
-        if self._settings.warm_processes <= starting or self._live >= self._process_limit:
+        if self._settings.warm_processes <= starting or self._limit.full:
             return
-        self._live += 1
+        self._limit.take()
         self._spares_starting[signature] = starting + 1
         fresh = replace(spec, request=replace(spec.request, history=(), prompt=()))
         self._spawn_background(self._start_spare(fresh, signature), cancellable=True)
 
     async def _start_spare(self, spec: RunSpec, signature: str) -> None:
         try:
-            process = await self._warmed_spare(spec)
+            process = await self._spawn(spec, spare=True)
         except Exception:
             logger.warning("A spare Claude process could not be started", exc_info=True)
-            await self._release_slot()
+            await self._limit.release()
             return
         finally:
             # Counted as starting until warmed up, so that no second spare starts meanwhile.
             self._spares_starting[signature] -= 1
         self._measure(process)
         self._keep(process, signature)
-
-    async def _warmed_spare(self, spec: RunSpec) -> ClaudeProcess:
-        """A new process at low priority, taken through its first prompt without an upstream request."""
-        process = await self._spawn(spec, low_priority=True)
-        self._starting_now += 1  # health and metrics see it starting until it is warm
-        try:
-            await process.warm_up()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await process.stop(running=True)
-            raise
-        finally:
-            self._starting_now -= 1
-        return process
 
     async def _reap(self) -> None:
         """Retires idle processes past WARM_IDLE_SECONDS or while memory is short, and waiting ones past
@@ -500,97 +475,58 @@ class ClaudeRunner:
             for entry in [e for e in self._idle if e.since < cutoff]:
                 self._idle.remove(entry)
                 await self._retire(entry.process, running=False)
-            reserve = self._largest_process * MEMORY_RESERVE_PROCESSES
-            while self._idle and available_memory() < reserve:
+            while self._idle and self._limit.memory_short():
                 entry = self._idle.pop(0)
                 await self._retire(entry.process, running=False)
-            self._update_limit()
+            self._follow_memory()
 
-    # --- the global limit -----------------------------------------------------------------------
+    # --- starting and retiring processes under the limit (capacity.py) ------------------------
 
     async def _start_process(self, spec: RunSpec) -> ClaudeProcess:
-        await self._acquire_slot()
+        await self._limit.acquire(self._retire_least_recently_used)
         try:
             return await self._spawn(spec)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._release_slot()
+                await self._limit.release()
             raise
 
-    async def _spawn(self, spec: RunSpec, *, low_priority: bool = False) -> ClaudeProcess:
+    async def _spawn(self, spec: RunSpec, *, spare: bool = False) -> ClaudeProcess:
+        """A new process; a spare starts at low priority and is taken through its first prompt without
+        an upstream request (`warm_up`), counted as starting until then."""
         # Starting Claude Code takes a core for a few hundred milliseconds: a burst started all at
         # once would make every request wait for all the others.
         async with self._starting:
             self._counts["started"] += 1
             self._starting_now += 1
             try:
-                return await ClaudeProcess.spawn(
-                    spec, self._settings, *self._paths(), low_priority=low_priority
-                )
+                process = await ClaudeProcess.spawn(spec, self._settings, *self._paths(), low_priority=spare)
+                if spare:
+                    await _warm_up(process)
+                return process
             finally:
                 self._starting_now -= 1
 
-    async def _acquire_slot(self) -> None:
-        """Takes a place under the process limit, retiring an idle process or waiting when needed."""
-        deadline = time.monotonic() + self._settings.queue_timeout
-        self._waiters += 1
-        try:
-            while True:
-                if self._live < self._process_limit:
-                    self._live += 1
-                    return
-                if self._idle:
-                    # The least recently used idle process makes room; its place passes to this request.
-                    entry = self._idle.pop(0)
-                    self._spawn_background(entry.process.stop(running=False))
-                    return
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RateLimitError(
-                        f"All {self._process_limit} Claude processes of this gateway are busy and the "
-                        f"request waited {self._settings.queue_timeout:g} s; retry shortly.",
-                        retry_after=QUEUE_RETRY_AFTER_SECONDS,
-                    )
-                async with self._slot_freed:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(remaining):
-                            await self._slot_freed.wait()
-        finally:
-            self._waiters -= 1
-
-    async def _release_slot(self) -> None:
-        self._live -= 1
-        async with self._slot_freed:
-            self._slot_freed.notify()
+    def _retire_least_recently_used(self) -> bool:
+        """Makes room under the limit: the least recently used idle process goes, its place passing on."""
+        if not self._idle:
+            return False
+        entry = self._idle.pop(0)
+        self._spawn_background(entry.process.stop(running=False))
+        return True
 
     async def _retire(self, process: ClaudeProcess, *, running: bool) -> None:
         await process.stop(running=running)
-        await self._release_slot()
-
-    def _limit_for(self, free: int) -> int:
-        return max(1, int(free * MEMORY_SHARE // self._largest_process))
+        await self._limit.release()
 
     def _measure(self, process: ClaudeProcess) -> None:
         """Follows the largest process seen; the limit follows it unless MAX_CLAUDE_PROCESSES is set."""
-        size = process.resident_bytes()
-        if size is not None and size > self._largest_process:
-            self._largest_process = size
-            logger.info("A Claude process takes %.0f MB", size / 2**20)
-            self._update_limit()
+        if self._limit.measured(process.resident_bytes()):
+            self._spawn_background(self._limit.wake_waiters())
 
-    def _update_limit(self) -> None:
-        """The limit from the memory free now plus what the gateway's own processes hold."""
-        if self._settings.max_claude_processes is not None:
-            return
-        held = self._live * self._largest_process
-        limit = self._limit_for(available_memory() + held)
-        if limit > self._process_limit:
-            self._spawn_background(self._wake_waiters())
-        self._process_limit = limit
-
-    async def _wake_waiters(self) -> None:
-        async with self._slot_freed:
-            self._slot_freed.notify_all()
+    def _follow_memory(self) -> None:
+        if self._limit.follow_memory():
+            self._spawn_background(self._limit.wake_waiters())
 
     def _paths(self) -> tuple[Path, Path]:
         if self._launcher_path is None or self._runtime_dir is None:
@@ -604,6 +540,15 @@ class ClaudeRunner:
         if cancellable:
             self._cancellable.add(task)
             task.add_done_callback(self._cancellable.discard)
+
+
+async def _warm_up(process: ClaudeProcess) -> None:
+    try:
+        await process.warm_up()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await process.stop(running=True)
+        raise
 
 
 async def _wind_down(process: ClaudeProcess, turn: Turn) -> None:
